@@ -1,0 +1,317 @@
+"""The Agent: a one-tick graph packed with its memory, unrolled against an environment."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..environment.base import BaseEnvironment
+from ..layers.base import InputLayer, Layer, check_flags, format_shape
+from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, get_all_params
+from .sessions import Reaction, Sessions
+
+__all__ = ["Agent", "MDPAgent"]
+
+
+def register_layers(module: nn.Module, layers: Sequence[Layer]) -> nn.ModuleDict:
+    """An ``nn.ModuleDict`` of ``layers`` keyed by their names (made unique and dot-free), so
+    that the owner's ``parameters()``, ``state_dict()`` and ``.to()`` reach them."""
+    keys: dict[str, Layer] = {}
+    for i, layer in enumerate(layers):
+        base = (layer.name or f"{type(layer).__name__}{i}").replace(".", "_") or f"layer{i}"
+        key, n = base, 1
+        while key in keys:
+            n += 1
+            key = f"{base}_{n}"
+        keys[key] = layer
+    return nn.ModuleDict(keys)
+
+
+class Agent(nn.Module):
+    """An agent built around a one-tick graph.
+
+    A tick: see the observation, read the previous memory, commit an action, update memory.
+
+    Args:
+        observation_layers: InputLayer(s) where observations arrive, ``[None, ...]``.
+        agent_states: ``{new_state_layer: prev_state_input_layer}``: each memory's update and
+            the InputLayer where its previous value arrives (same shape). None for no memory.
+        policy_estimators: layer(s) whose outputs are recorded as ``policy`` (Q-values,
+            probabilities, state values...).
+        action_layers: layer(s) picking actions, usually resolvers: int64 ``[None]``.
+
+    Single layers in mean single tensors out (actions, policy, observations); lists in mean
+    lists out. The graph is resolved into a plan here, once; mistakes (a memory without its
+    input, mismatched shapes, an input the agent cannot feed) raise here, naming the layers.
+
+    >>> import numpy as np
+    >>> from agentnet import layers as L
+    >>> from agentnet.resolver import EpsilonGreedyResolver
+    >>> obs = L.InputLayer((None, 4), name="observation")
+    >>> q = L.DenseLayer(obs, num_units=2, nonlinearity=None, name="q")
+    >>> agent = Agent(obs, policy_estimators=q, action_layers=EpsilonGreedyResolver(q))
+    >>> agent.get_react_function()(np.zeros((3, 4))).actions.shape
+    (3,)
+    """
+
+    def __init__(self, observation_layers: Layer | Sequence[Layer],
+                 agent_states: Mapping[Layer, Layer] | None = None,
+                 policy_estimators: Layer | Sequence[Layer] = (),
+                 action_layers: Layer | Sequence[Layer] = ()):
+        super().__init__()
+        self.single_observation = isinstance(observation_layers, Layer)
+        self.single_policy = isinstance(policy_estimators, Layer)
+        self.single_action = isinstance(action_layers, Layer)
+        self.observation_layers = as_layer_list(observation_layers, "observation_layers")
+        self.policy_layers = as_layer_list(policy_estimators, "policy_estimators")
+        self.action_layers = as_layer_list(action_layers, "action_layers")
+        agent_states = dict(agent_states or {})
+        self.state_layers = as_layer_list(list(agent_states.keys()), "agent_states keys")
+        self.prev_state_layers = as_layer_list(list(agent_states.values()), "agent_states values")
+        self._check_layers()
+        outputs = self.action_layers + self.state_layers + self.policy_layers
+        self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
+        self.layers = register_layers(self, get_all_layers(outputs))
+
+    def _check_layers(self) -> None:
+        if not self.action_layers:
+            raise ValueError("Agent needs at least one action layer (action_layers=...)")
+        if not self.observation_layers:
+            raise ValueError("Agent needs at least one observation layer")
+        for layer in self.observation_layers:
+            if not isinstance(layer, InputLayer):
+                raise TypeError(f"observation layer {layer.describe()} must be an InputLayer")
+        for new, prev in zip(self.state_layers, self.prev_state_layers):
+            if not isinstance(prev, InputLayer):
+                raise TypeError(f"agent_states: the previous state of {new.describe()} must be "
+                                f"an InputLayer, got {prev.describe()}")
+            if prev in self.observation_layers:
+                raise ValueError(f"agent_states: {prev.describe()} is also an observation layer")
+            if tuple(new.output_shape[1:]) != tuple(prev.output_shape[1:]):
+                raise ValueError(
+                    f"agent_states: {new.describe()} has shape {format_shape(new.output_shape)} "
+                    f"but its previous state {prev.describe()} has "
+                    f"{format_shape(prev.output_shape)}")
+        for layer in self.prev_state_layers:
+            if any(d is None for d in layer.output_shape[1:]):
+                raise ValueError(f"memory input {layer.describe()} needs a known shape after "
+                                 f"the batch axis, got {format_shape(layer.output_shape)}")
+        if len(set(map(id, self.prev_state_layers))) != len(self.prev_state_layers):
+            raise ValueError("agent_states: two memories share one previous-state InputLayer")
+
+    # --- parameters -------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the agent's parameters live (CPU for an agent without any)."""
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def get_all_params(self, **tags: bool) -> list[nn.Parameter]:
+        """The agent's parameters, each once; tags as in :func:`agentnet.layers.get_all_params`."""
+        return get_all_params(self.action_layers + self.state_layers + self.policy_layers, **tags)
+
+    def get_all_param_values(self, **tags: bool) -> list[torch.Tensor]:
+        """Detached copies of :meth:`get_all_params`."""
+        return [p.detach().clone() for p in self.get_all_params(**tags)]
+
+    def set_all_param_values(self, values: Sequence[Any], **tags: bool) -> None:
+        """Load values in :meth:`get_all_params` order; checks every shape first."""
+        from ..layers.graph import set_all_param_values
+        set_all_param_values(self.action_layers + self.state_layers + self.policy_layers,
+                             values, **tags)
+
+    # --- one tick ---------------------------------------------------------------------
+    def get_zeros_like_memory(self, batch_size: int, device: Any = None) -> list[torch.Tensor]:
+        """Zero memories ``[batch_size, ...]``, one per agent state, on the agent's device."""
+        device = self.device if device is None else device
+        return [torch.zeros((batch_size, *layer.output_shape[1:]), dtype=layer.output_dtype,
+                            device=device) for layer in self.prev_state_layers]
+
+    def get_agent_reaction(self, prev_states: Any = None, current_observations: Any = (),
+                           **flags: Any) -> Reaction:
+        """One differentiable tick.
+
+        Args:
+            prev_states: previous memories, a list in ``agent_states`` order, a dict keyed by
+                new-state layer, or None for zeros.
+            current_observations: a tensor ``[B, ...]`` or a list, one per observation layer.
+            **flags: passed to every layer (``deterministic=True``, ``greedy=True``...).
+
+        Returns:
+            :class:`Reaction` ``(actions, new_states, policy)``.
+        """
+        observations = self._as_list(current_observations, len(self.observation_layers),
+                                     "observations")
+        memories = self._memory_list(prev_states, observations[0].shape[0])
+        if flags:
+            check_flags(flags, self._plan.layers, "Agent.get_agent_reaction")
+        return self._react(observations, memories, flags)
+
+    def _react(self, observations: list[torch.Tensor], memories: list[torch.Tensor],
+               flags: Mapping[str, Any]) -> Reaction:
+        outputs = self._plan(observations + memories, flags)
+        n_actions, n_states = len(self.action_layers), len(self.state_layers)
+        actions = outputs[:n_actions]
+        policy = outputs[n_actions + n_states:]
+        return Reaction(actions[0] if self.single_action else actions,
+                        outputs[n_actions:n_actions + n_states],
+                        policy[0] if self.single_policy else policy)
+
+    def get_react_function(self, **flags: Any) -> Callable[..., Reaction]:
+        """A function for deployment: one tick under ``torch.inference_mode``.
+
+        ``react(observations, prev_states=None)`` takes observations ``[B, ...]`` (a tensor or
+        array, or a list for several observation layers) and previous memories (a list, or
+        None for zeros) and returns a :class:`Reaction`. Numpy in gives numpy out; tensors
+        in give tensors out. Inputs are moved to the agent's device and cast to the input
+        layers' dtypes, once. ``flags`` (e.g. ``greedy=True``) apply to every call.
+        """
+        if flags:
+            check_flags(flags, self._plan.layers, "Agent.get_react_function")
+        layers = self.observation_layers + self.prev_state_layers
+
+        def react(observations: Any, prev_states: Any = None) -> Reaction:
+            observations = self._as_list(observations, len(self.observation_layers),
+                                         "observations")
+            as_numpy = not isinstance(observations[0], torch.Tensor)
+            device = self.device
+            observations = [torch.as_tensor(o, dtype=layer.output_dtype, device=device)
+                            for o, layer in zip(observations, layers)]
+            memories = [torch.as_tensor(m, dtype=layer.output_dtype, device=device)
+                        for m, layer in zip(self._memory_list(prev_states,
+                                                              observations[0].shape[0]),
+                                            self.prev_state_layers)]
+            with torch.inference_mode():
+                reaction = self._react(observations, memories, flags)
+            if as_numpy:
+                reaction = Reaction(*[_to_numpy(part) for part in reaction])
+            return reaction
+
+        return react
+
+    def _as_list(self, values: Any, count: int, what: str) -> list[Any]:
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if len(values) != count:
+            raise ValueError(f"Agent: got {len(values)} {what}, the agent has {count}")
+        return values
+
+    def _memory_list(self, prev_states: Any, batch_size: int) -> list[Any]:
+        if prev_states is None:
+            return self.get_zeros_like_memory(batch_size)
+        if isinstance(prev_states, Mapping):
+            missing = [layer.describe() for layer in self.state_layers if layer not in prev_states]
+            if missing:
+                raise ValueError(f"Agent: no previous value for memory {', '.join(missing)}")
+            return [prev_states[layer] for layer in self.state_layers]
+        return self._as_list(prev_states, len(self.state_layers), "memory states")
+
+    # --- sessions ---------------------------------------------------------------------
+    def get_sessions(self, environment: BaseEnvironment, session_length: int = 10,
+                     batch_size: int | None = None,
+                     initial_env_states: Sequence[torch.Tensor] | None = None,
+                     initial_observations: Any = None, initial_hidden: Any = None,
+                     experience_replay: bool = False, **flags: Any) -> Sessions:
+        """Play ``session_length`` ticks in a batch of sessions, differentiably.
+
+        Args:
+            environment: a :class:`~agentnet.environment.BaseEnvironment`.
+            session_length: the number of ticks ``T``.
+            batch_size: sessions to start from ``environment.reset``; ignored when
+                ``initial_env_states`` are given.
+            initial_env_states, initial_observations: where to start instead of a reset
+                (lists of tensors ``[B, ...]``, given together).
+            initial_hidden: the memories before the first tick (list or dict); zeros by default.
+            experience_replay: replaying recorded sessions belongs to the session pools,
+                which are not built yet: True raises NotImplementedError for now.
+            **flags: passed to every layer at every tick (``greedy=True``...).
+
+        Returns:
+            :class:`~agentnet.agent.Sessions`, every field ``[B, T, ...]``; policy and
+            memories carry gradients to the agent's parameters.
+        """
+        if experience_replay:
+            raise NotImplementedError(
+                "experience_replay=True needs SessionPoolEnvironment, which is not built yet")
+        if flags:
+            check_flags(flags, self._plan.layers, "Agent.get_sessions")
+        env = environment
+        self._check_environment(env)
+        if (initial_env_states is None) != (initial_observations is None):
+            raise ValueError("get_sessions: give initial_env_states and initial_observations "
+                             "together (or neither, to reset the environment)")
+        if initial_env_states is None:
+            states, observations = env.reset(batch_size, device=self.device)
+        else:
+            states = list(initial_env_states)
+            observations = self._as_list(initial_observations, len(self.observation_layers),
+                                         "initial observations")
+        memories = self._memory_list(initial_hidden, observations[0].shape[0])
+
+        n_actions, n_states = len(self.action_layers), len(self.state_layers)
+        plan = self._plan
+        records: list[tuple[Any, ...]] = []
+        for _ in range(session_length):
+            is_alive = env.get_is_alive(states)
+            outputs = plan(observations + memories, flags)
+            actions = outputs[:n_actions]
+            memories = outputs[n_actions:n_actions + n_states]
+            new_states, new_observations = env.get_action_results(states, actions)
+            rewards = env.get_rewards(states, actions, new_states)
+            records.append((states, observations, memories, actions,
+                            outputs[n_actions + n_states:], rewards, is_alive))
+            states, observations = new_states, new_observations
+        return self._stack_sessions(records, env)
+
+    def _check_environment(self, env: BaseEnvironment) -> None:
+        if len(env.observation_shapes) != len(self.observation_layers):
+            raise ValueError(f"{type(env).__name__} gives {len(env.observation_shapes)} "
+                             f"observations, the agent has {len(self.observation_layers)} "
+                             f"observation layers")
+        for shape, layer in zip(env.observation_shapes, self.observation_layers):
+            expected = layer.output_shape[1:]
+            if len(shape) != len(expected) or any(e is not None and e != s
+                                                  for e, s in zip(expected, shape)):
+                raise ValueError(f"{type(env).__name__} observations have shape "
+                                 f"{format_shape((None, *shape))}, {layer.describe()} expects "
+                                 f"{format_shape(layer.output_shape)}")
+        if len(env.action_shapes) != len(self.action_layers):
+            raise ValueError(f"{type(env).__name__} takes {len(env.action_shapes)} actions, the "
+                             f"agent has {len(self.action_layers)} action layers")
+        for shape, dtype, layer in zip(env.action_shapes, env.action_dtypes, self.action_layers):
+            if tuple(layer.output_shape[1:]) != tuple(shape) or layer.output_dtype != dtype:
+                raise ValueError(f"{type(env).__name__} takes actions {format_shape((None, *shape))}"
+                                 f" {dtype}, {layer.describe()} gives "
+                                 f"{format_shape(layer.output_shape)} {layer.output_dtype}")
+
+    def _stack_sessions(self, records: list[tuple[Any, ...]], env: BaseEnvironment) -> Sessions:
+        if not records:
+            raise ValueError("get_sessions: session_length must be at least 1")
+
+        def stack(index: int) -> list[torch.Tensor]:
+            return [torch.stack(seq, dim=1) for seq in zip(*(r[index] for r in records))]
+
+        env_states, observations, memories, actions, policy = (stack(i) for i in range(5))
+        return Sessions(
+            env_states=env_states,
+            observations=observations[0] if self.single_observation else observations,
+            agent_states=dict(zip(self.state_layers, memories)),
+            actions=actions[0] if self.single_action else actions,
+            policy=(policy[0] if self.single_policy else policy) if self.policy_layers else [],
+            rewards=torch.stack([r[5] for r in records], dim=1),
+            is_alive=torch.stack([r[6] for r in records], dim=1),
+        )
+
+
+MDPAgent = Agent
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.cpu().numpy()
+    if isinstance(value, list):
+        return [_to_numpy(v) for v in value]
+    return value
+

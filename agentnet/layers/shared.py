@@ -1,0 +1,37 @@
+"""A scalar that is changed at run time and saved with its layer, like Theano's shared values."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["SharedValue"]
+
+
+class SharedValue(nn.Module):
+    """A float held in a buffer named ``value``: it follows ``.to(device)``, appears in
+    ``state_dict`` and is read by layers as a tensor, so changing it never re-plans a graph.
+
+    >>> epsilon = SharedValue(0.1)
+    >>> epsilon.set_value(0.5)
+    >>> epsilon.get_value()
+    0.5
+    """
+
+    value: torch.Tensor
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.register_buffer("value", torch.tensor(float(value)))
+
+    def get_value(self) -> float:
+        return float(self.value)
+
+    def set_value(self, value: float) -> None:
+        with torch.no_grad():
+            self.value.fill_(float(value))
+
+    def __float__(self) -> float:
+        return self.get_value()
+
+    def extra_repr(self) -> str:
+        return f"{self.get_value():g}"
