@@ -282,8 +282,8 @@ class Agent(nn.Module):
                              f"agent has {len(self.action_layers)} action layers")
         for shape, dtype, layer in zip(env.action_shapes, env.action_dtypes, self.action_layers):
             if tuple(layer.output_shape[1:]) != tuple(shape) or layer.output_dtype != dtype:
-                raise ValueError(f"{type(env).__name__} takes actions {format_shape((None, *shape))}"
-                                 f" {dtype}, {layer.describe()} gives "
+                raise ValueError(f"{type(env).__name__} takes actions "
+                                 f"{format_shape((None, *shape))} {dtype}, {layer.describe()} gives "
                                  f"{format_shape(layer.output_shape)} {layer.output_dtype}")
 
     def _stack_sessions(self, records: list[tuple[Any, ...]], env: BaseEnvironment) -> Sessions:

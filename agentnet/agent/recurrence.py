@@ -72,7 +72,8 @@ class Recurrence(Layer):
         self._check(sequences, nonsequences, inits)
         outputs = self.state_layers + self.tracked_layers
         if not outputs:
-            raise ValueError(f"{self.describe()}: nothing to unroll (no states, no tracked outputs)")
+            raise ValueError(f"{self.describe()}: nothing to unroll "
+                             f"(no states, no tracked outputs)")
         self._plan = GraphPlan(outputs, self.sequence_inputs + self.nonsequence_inputs
                                + self.prev_state_layers)
         self.inner_layers = register_layers(self, get_all_layers(outputs, self._plan.given))

@@ -10,8 +10,8 @@ from .base import BaseEnvironment
 
 __all__ = ["CartPole"]
 
-# Gymnasium's constants, written (and combined) exactly as gymnasium/envs/classic_control/cartpole.py
-# does, so that the float64 arithmetic below rounds the same way.
+# Gymnasium's constants, written (and combined) exactly as its classic_control/cartpole.py does,
+# so that the float64 arithmetic below rounds the same way.
 GRAVITY = 9.8
 MASSCART = 1.0
 MASSPOLE = 0.1
@@ -69,9 +69,10 @@ class CartPole(BaseEnvironment):
         tensor([1., 1., 1.])
         >>> env.get_is_alive(new_states), new_states[1]
         (tensor([True, True, True]), tensor([1, 1, 1]))
+        >>> left = [torch.zeros(3, dtype=torch.int64)]
         >>> for _ in range(100):  # always push left: the poles fall, the sessions stop
         ...     states = new_states
-        ...     new_states, (obs,) = env.get_action_results(states, [torch.zeros(3, dtype=torch.int64)])
+        ...     new_states, (obs,) = env.get_action_results(states, left)
         >>> env.get_is_alive(new_states), env.get_is_terminated(new_states)
         (tensor([False, False, False]), tensor([True, True, True]))
         >>> env.get_rewards(states, actions, new_states)
@@ -148,8 +149,8 @@ class CartPole(BaseEnvironment):
         if action.dtype != torch.int64 or action.shape != steps.shape:
             self.check_actions(last_states, actions)
         forces, total_mass, limits = self._get_tables(physics.device, physics.dtype)
-        x_dot, theta, theta_dot = physics[:, 1], physics[:, 2], physics[:, 3]
-        force = forces[action]
+        _, x_dot, theta, theta_dot = physics.unbind(dim=1)
+        force = forces.index_select(0, action)
         costheta = torch.cos(theta)
         sintheta = torch.sin(theta)
         # The same operations in the same order as Gymnasium, so that float64 rounds the same.

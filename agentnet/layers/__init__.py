@@ -5,8 +5,15 @@ Mirrors ``lasagne.layers``: the seed's snippets run with ``from agentnet import 
 from .base import InputLayer, ItemLayer, Layer
 from .conv import Conv2DLayer, MaxPool2DLayer
 from .dense import DenseLayer, EmbeddingLayer, LambdaLayer, ModuleLayer, NonlinearityLayer
-from .graph import (GraphPlan, count_params, get_all_layers, get_all_param_values,
-                    get_all_params, get_output, set_all_param_values)
+from .graph import (
+                    GraphPlan,
+                    count_params,
+                    get_all_layers,
+                    get_all_param_values,
+                    get_all_params,
+                    get_output,
+                    set_all_param_values,
+)
 from .normalization import BatchNormLayer, DropoutLayer, LayerNormLayer
 from .shape import ConcatLayer, ElemwiseSumLayer, FlattenLayer, ReshapeLayer, SliceLayer
 from .shared import SharedValue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from torch import nn
 
 __all__ = ["Layer", "InputLayer", "ItemLayer", "Shape"]
 
-Shape = tuple[Union[int, None], ...]
+Shape = tuple[int | None, ...]
 
 #: every flag some layer reads; get_output warns about a flag in none of them
 _KNOWN_FLAGS: set[str] = {"deterministic"}
@@ -64,6 +64,9 @@ class Layer(nn.Module, metaclass=_LayerMeta):
                     f"{type(self).__name__} {name!r}: incoming #{i} must be an agentnet Layer, "
                     f"got {type(layer).__name__}; wrap tensors in an InputLayer and modules "
                     f"in a ModuleLayer")
+            if layer.has_multiple_outputs:
+                raise TypeError(f"{type(self).__name__} {name!r}: incoming {layer.describe()} "
+                                f"has several outputs; pick one with layer[index]")
         self.input_layers: tuple[Layer, ...] = tuple(incomings)
         self.name = name
         self.output_shape: Any = None
@@ -95,6 +98,10 @@ class Layer(nn.Module, metaclass=_LayerMeta):
     def has_multiple_outputs(self) -> bool:
         return isinstance(self.output_dtype, tuple)
 
+    def __getitem__(self, index: int) -> ItemLayer:
+        """Output ``index`` of a layer with several outputs, as a layer of its own."""
+        return ItemLayer(self, index)
+
     def describe(self) -> str:
         """``ClassName 'name'``: how error messages refer to this layer."""
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
@@ -109,10 +116,6 @@ class Layer(nn.Module, metaclass=_LayerMeta):
         between the runs are ``None``."""
         shapes = self.input_shapes
         dtypes = [layer.output_dtype for layer in self.input_layers]
-        for layer in self.input_layers:
-            if layer.has_multiple_outputs:
-                raise TypeError(f"{self.describe()}: incoming {layer.describe()} has several "
-                                f"outputs; pick one with layer[index]")
         try:
             run_a = _run_on_meta(self, shapes, dtypes, 2)
             run_b = _run_on_meta(self, shapes, dtypes, 3)
@@ -166,6 +169,12 @@ class ItemLayer(Layer):
     """One output of a layer that has several (``layer[index]`` for LSTM cells, Recurrence)."""
 
     def __init__(self, source: Layer, index: int, name: str | None = None):
+        if not isinstance(source, Layer) or not source.has_multiple_outputs:
+            raise TypeError(f"ItemLayer {name!r}: the source must be a layer with several "
+                            f"outputs, got {getattr(source, 'describe', lambda: source)()}")
+        if not -len(source.output_dtype) <= index < len(source.output_dtype):
+            raise IndexError(f"ItemLayer {name!r}: {source.describe()} has "
+                             f"{len(source.output_dtype)} outputs, no output {index}")
         nn.Module.__init__(self)
         self.input_layers = (source,)
         self.name = name
@@ -215,8 +224,16 @@ def check_flags(flags: dict[str, Any], layers: Iterable[Layer], where: str) -> N
 
 
 def _run_on_meta(layer: Layer, shapes: list[Any], dtypes: list[Any], size: int) -> Any:
-    inputs = [torch.empty(tuple(size if d is None else d for d in shape), dtype=dtype,
-                          device="meta") for shape, dtype in zip(shapes, dtypes)]
+    # an unknown size takes the size another input of the same rank has on that axis (so
+    # (None, 4) meets (5, 4)), else the placeholder ``size``
+    known: dict[tuple[int, int], int] = {}
+    for shape in shapes:
+        for axis, d in enumerate(shape):
+            if d is not None:
+                known.setdefault((len(shape), axis), d)
+    inputs = [torch.empty(tuple(known.get((len(shape), axis), size) if d is None else d
+                                for axis, d in enumerate(shape)), dtype=dtype, device="meta")
+              for shape, dtype in zip(shapes, dtypes)]
     state = {name: torch.empty_like(t, device="meta") for name, t in
              [*layer.named_parameters(), *layer.named_buffers()]}
     with torch.no_grad():

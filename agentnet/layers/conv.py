@@ -1,7 +1,8 @@
 """Convolution and pooling over images ``[B, C, H, W]``."""
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from .dense import ParamSpec, _identity, init_param
 
 __all__ = ["Conv2DLayer", "MaxPool2DLayer"]
 
-Size2 = Union[int, tuple[int, int]]
+Size2 = int | tuple[int, int]
 
 
 def _pair(value: Size2) -> tuple[int, int]:

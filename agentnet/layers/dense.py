@@ -1,8 +1,8 @@
 """Layers that transform features: dense, embedding, nonlinearity, and any function or module."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Callable, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,15 +15,21 @@ __all__ = ["DenseLayer", "EmbeddingLayer", "NonlinearityLayer", "LambdaLayer", "
            "init_param"]
 
 #: a parameter given as an initializer (``torch.nn.init.*``-style, in place), a value, or None
-ParamSpec = Union[Callable[[torch.Tensor], Any], torch.Tensor, np.ndarray, float, None]
+ParamSpec = Callable[[torch.Tensor], Any] | torch.Tensor | np.ndarray | float | None
 
 
-def init_param(layer: Layer, spec: ParamSpec, shape: tuple[int, ...], what: str) -> nn.Parameter | None:
+def init_param(layer: Layer, spec: ParamSpec, shape: tuple[int, ...],
+               what: str) -> nn.Parameter | None:
     """A parameter of ``shape`` made from ``spec``: an in-place initializer such as
-    ``torch.nn.init.orthogonal_``, a tensor or array of that shape, a number, or None (no
-    parameter)."""
+    ``torch.nn.init.orthogonal_``, a tensor or array of that shape (copied), a number, an
+    existing ``nn.Parameter`` (shared, e.g. ``W=other_layer.weight``), or None (no parameter)."""
     if spec is None:
         return None
+    if isinstance(spec, nn.Parameter):  # Lasagne's W=other_layer.W: share, do not copy
+        if tuple(spec.shape) != shape:
+            raise ValueError(f"{layer.describe()}: shared {what} has shape "
+                             f"{format_shape(tuple(spec.shape))}, expected {format_shape(shape)}")
+        return spec
     if callable(spec):
         value = torch.empty(shape)
         spec(value)
@@ -45,7 +51,7 @@ class DenseLayer(Layer):
     """A fully connected layer: ``nonlinearity(x @ weight.T + bias)``.
 
     Args:
-        incoming: the input layer, float ``[B, ...]``; axes after ``num_leading_axes`` are flattened.
+        incoming: float ``[B, ...]``; the axes after ``num_leading_axes`` are flattened.
         num_units: output features.
         nonlinearity: a function of a tensor, ``torch.relu`` by default, None for linear.
         W: the weight ``[num_units, num_inputs]`` (torch's layout): an initializer
@@ -78,7 +84,10 @@ class DenseLayer(Layer):
     def get_output_for(self, x: torch.Tensor, **flags: Any) -> torch.Tensor:
         if x.dim() > self.num_leading_axes + 1:
             x = x.flatten(self.num_leading_axes)
-        return self.nonlinearity(F.linear(x, self.weight, self.bias))
+        # read parameters from the dict: nn.Module.__getattr__ costs ~0.4 us a lookup, a
+        # fifth of this layer's time at batch 1 (benchmarks/rollout_throughput.py)
+        params = self._parameters
+        return self.nonlinearity(F.linear(x, params["weight"], params.get("bias")))
 
 
 class EmbeddingLayer(Layer):

@@ -6,8 +6,8 @@ any layer of the graph (an input, or an intermediate one such as the action pick
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,7 +107,10 @@ class GraphPlan:
         values: list[Any] = list(given_values)
         values.extend([None] * (self._n_slots - self._n_given))
         for call, sources, target in self._steps:
-            values[target] = call(*[values[i] for i in sources], **flags)
+            if len(sources) == 1:  # most layers: skip building an argument list
+                values[target] = call(values[sources[0]], **flags)
+            else:
+                values[target] = call(*[values[i] for i in sources], **flags)
         return [values[i] for i in self._output_slots]
 
 

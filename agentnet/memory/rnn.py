@@ -58,6 +58,8 @@ def _input_size(cell: str, inputs: Sequence[Layer]) -> int:
 
 def _concat(inputs: Sequence[torch.Tensor]) -> torch.Tensor:
     """``[B, total_inputs]`` from tensors ``[B, ...]``."""
+    if len(inputs) == 1 and inputs[0].dim() == 2:  # the common case, on the per-tick path
+        return inputs[0]
     flat = [x.reshape(x.shape[0], -1) for x in inputs]
     return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
 
@@ -141,8 +143,9 @@ class RNNCell(_Cell):
     def get_output_for(self, h: torch.Tensor, *inputs: torch.Tensor,
                        **flags: Any) -> torch.Tensor:
         if inputs and self.nonlinearity is torch.tanh:
-            return torch.rnn_tanh_cell(_concat(inputs), h, self.weight_ih, self.weight_hh,
-                                       self.bias_ih, self.bias_hh)
+            p = self._parameters  # see DenseLayer: the dict is faster than attributes
+            return torch.rnn_tanh_cell(_concat(inputs), h, p["weight_ih"], p["weight_hh"],
+                                       p["bias_ih"], p["bias_hh"])
         gi, gh = self._gates(h, inputs)
         return self.nonlinearity(gi + gh)
 
@@ -183,8 +186,9 @@ class GRUCell(_Cell):
     def get_output_for(self, h: torch.Tensor, *inputs: torch.Tensor,
                        **flags: Any) -> torch.Tensor:
         if inputs:
-            return torch.gru_cell(_concat(inputs), h, self.weight_ih, self.weight_hh,
-                                  self.bias_ih, self.bias_hh)
+            p = self._parameters  # see DenseLayer: the dict is faster than attributes
+            return torch.gru_cell(_concat(inputs), h, p["weight_ih"], p["weight_hh"],
+                                  p["bias_ih"], p["bias_hh"])
         gi, gh = self._gates(h, inputs)
         i_r, i_z, i_n = gi.chunk(3, dim=1)
         h_r, h_z, h_n = gh.chunk(3, dim=1)
@@ -214,8 +218,9 @@ class _LSTMStep(_Cell):
     def get_output_for(self, c: torch.Tensor, h: torch.Tensor, *inputs: torch.Tensor,
                        **flags: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if inputs:
-            h_new, c_new = torch.lstm_cell(_concat(inputs), (h, c), self.weight_ih,
-                                           self.weight_hh, self.bias_ih, self.bias_hh)
+            p = self._parameters  # see DenseLayer: the dict is faster than attributes
+            h_new, c_new = torch.lstm_cell(_concat(inputs), (h, c), p["weight_ih"],
+                                           p["weight_hh"], p["bias_ih"], p["bias_hh"])
             return c_new, h_new
         gi, gh = self._gates(h, inputs)
         i, f, g, o = (gi + gh).chunk(4, dim=1)

@@ -30,12 +30,14 @@ class EpsilonGreedyResolver(BaseResolver):
 
     def __init__(self, incoming: Layer, epsilon: float = 0.0, name: str | None = None):
         super().__init__(incoming, name)
-        if not 0 <= float(epsilon) <= 1:
+        self.epsilon = SharedValue(epsilon, check=self._check_epsilon)
+
+    def _check_epsilon(self, epsilon: float) -> None:
+        if not 0 <= epsilon <= 1:
             raise ValueError(f"{self.describe()}: epsilon must be in [0, 1], got {epsilon}")
-        self.epsilon = SharedValue(epsilon)
 
     def pick(self, qvalues: torch.Tensor) -> torch.Tensor:
-        batch = qvalues.shape[0]
-        explore = torch.rand(batch, device=qvalues.device) < self.epsilon.value
-        random_actions = torch.randint(self.n_actions, (batch,), device=qvalues.device)
+        batch, device = qvalues.shape[0], qvalues.device
+        explore = torch.rand(batch, device=device) < self.epsilon.value
+        random_actions = torch.randint(self.n_actions, (batch,), device=device)
         return torch.where(explore, random_actions, qvalues.argmax(dim=-1))

@@ -13,8 +13,9 @@ __all__ = ["ProbabilisticResolver", "BoltzmannResolver"]
 class ProbabilisticResolver(BaseResolver):
     """Samples action ``a`` with probability ``probs[:, a]``.
 
-    Input: float ``[B, A]``, non-negative. With ``assume_normalized=False`` each row is divided
-    by its sum first. Output: int64 ``[B]``. Sampling is one uniform draw per session against
+    Input: float ``[B, A]``, non-negative; rows need not sum to one (``assume_normalized`` is
+    kept for the original's signature: the draw is always scaled by the row's sum). Output:
+    int64 ``[B]``. Sampling is one uniform draw per session against
     the cumulative probabilities, so ``torch.manual_seed`` makes it reproducible.
 
     >>> import torch
@@ -30,9 +31,10 @@ class ProbabilisticResolver(BaseResolver):
 
     def pick(self, probs: torch.Tensor) -> torch.Tensor:
         cumulative = probs.cumsum(dim=-1)
+        # scaled by the row's total even when normalized: a float32 softmax may sum to
+        # 1 - 2**-24, and an unscaled draw that large would pass a trailing zero probability
         threshold = torch.rand(probs.shape[0], 1, device=probs.device, dtype=probs.dtype)
-        if not self.assume_normalized:
-            threshold = threshold * cumulative[:, -1:]
+        threshold = threshold * cumulative[:, -1:]
         # the first action whose cumulative probability exceeds the draw
         return (cumulative <= threshold).sum(dim=-1).clamp_(max=self.n_actions - 1)
 
@@ -47,9 +49,12 @@ class BoltzmannResolver(BaseResolver):
 
     def __init__(self, incoming: Layer, temperature: float = 1.0, name: str | None = None):
         super().__init__(incoming, name)
-        if float(temperature) <= 0:
-            raise ValueError(f"{self.describe()}: temperature must be positive, got {temperature}")
-        self.temperature = SharedValue(temperature)
+        self.temperature = SharedValue(temperature, check=self._check_temperature)
+
+    def _check_temperature(self, temperature: float) -> None:
+        if not temperature > 0:
+            raise ValueError(f"{self.describe()}: temperature must be positive, "
+                             f"got {temperature}")
 
     def pick(self, logits: torch.Tensor) -> torch.Tensor:
         uniform = torch.rand_like(logits).clamp_(min=torch.finfo(logits.dtype).tiny)

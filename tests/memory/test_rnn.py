@@ -271,9 +271,11 @@ def test_input_with_unknown_feature_size():
 
 
 def test_batch_size_mismatch_names_the_cell():
-    prev, x = InputLayer((None, 4), name="prev"), InputLayer((7, 3), name="x7")
+    prev, x = InputLayer((5, 4), name="prev"), InputLayer((7, 3), name="x7")
     with pytest.raises(ValueError, match=r"RNNCell 'r'.*x7"):
         RNNCell(prev, x, name="r")
+    # an unknown batch meets a known one
+    assert RNNCell(InputLayer((None, 4)), x, name="r").output_shape == (7, 4)
 
 
 def test_non_layer_input():

@@ -1,0 +1,319 @@
+"""CartPole against Gymnasium's CartPole-v1, step for step, and its batch/seed/device contract."""
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agentnet.environment import cartpole as cartpole_module
+from agentnet.environment.base import BaseEnvironment
+from agentnet.environment.cartpole import CartPole
+
+
+def _balance(obs: np.ndarray) -> int:
+    """A hand-made policy that keeps the pole up for 500 steps from a standard start."""
+    x, x_dot, theta, theta_dot = (float(v) for v in obs)
+    return int(theta + 0.5 * theta_dot + 0.01 * x + 0.1 * x_dot > 0)
+
+
+def _gym_from(physics: torch.Tensor, elapsed_steps: int = 0) -> gym.Env:
+    """``gymnasium.make("CartPole-v1")`` put in our float64 ``physics [4]``."""
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    env.unwrapped.state = physics.numpy().astype(np.float64).copy()
+    env._elapsed_steps = elapsed_steps  # the TimeLimit wrapper's counter
+    return env
+
+
+def _step(env: CartPole, states: list[torch.Tensor], actions: list[int]):
+    a = [torch.tensor(actions, dtype=torch.int64, device=states[0].device)]
+    new_states, (obs,) = env.get_action_results(states, a)
+    rewards = env.get_rewards(states, a, new_states)
+    return new_states, obs, rewards
+
+
+def test_public_api():
+    assert cartpole_module.__all__ == ["CartPole"]
+    env = CartPole()
+    assert isinstance(env, BaseEnvironment)
+    assert env.state_shapes == [(4,), (), ()]
+    assert env.state_dtypes == [torch.float64, torch.int64, torch.bool]
+    assert env.observation_shapes == [(4,)]
+    assert env.observation_dtypes == [torch.float32]
+    assert env.action_shapes == [()]
+    assert env.action_dtypes == [torch.int64]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5, 6, 7])
+def test_random_actions_match_gymnasium_step_for_step(seed):
+    env = CartPole(seed=seed)
+    states, (obs,) = env.reset()
+    genv = _gym_from(states[0][0])
+    np.testing.assert_array_equal(obs[0].numpy(), np.asarray(genv.unwrapped.state, np.float32))
+    rng = np.random.default_rng(seed)
+    steps_after_end = 0
+    for t in range(1, 501):
+        action = int(rng.integers(2))
+        with warnings.catch_warnings():  # gymnasium warns about stepping after termination
+            warnings.simplefilter("ignore")
+            g_obs, g_reward, g_terminated, g_truncated, _ = genv.step(action)
+        states, obs, rewards = _step(env, states, [action])
+        assert rewards.dtype == torch.float32 and rewards.shape == (1,)
+        assert rewards.item() == g_reward, f"reward at step {t}"
+        if steps_after_end == 0:
+            np.testing.assert_allclose(obs[0].numpy(), g_obs, rtol=0, atol=1e-6,
+                                       err_msg=f"observation at step {t}")
+            assert env.get_is_terminated(states).item() == g_terminated, f"step {t}"
+            assert env.get_is_alive(states).item() == (not (g_terminated or g_truncated))
+            assert states[1].item() == t
+        if not env.get_is_alive(states).item():
+            # Gymnasium's reward after the end is 0 and its physics go on: compare a few more
+            steps_after_end += 1
+            if steps_after_end > 3:
+                break
+    assert steps_after_end > 0, "random actions should drop the pole well before 500 steps"
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12])
+def test_balanced_episode_matches_gymnasium_and_truncates_at_500(seed):
+    env = CartPole(seed=seed)
+    states, (obs,) = env.reset()
+    genv = _gym_from(states[0][0])
+    for t in range(1, 501):
+        action = _balance(obs[0].numpy())
+        g_obs, g_reward, g_terminated, g_truncated, _ = genv.step(action)
+        states, obs, rewards = _step(env, states, [action])
+        np.testing.assert_allclose(obs[0].numpy(), g_obs, rtol=0, atol=1e-6,
+                                   err_msg=f"observation at step {t}")
+        assert rewards.item() == g_reward == 1.0
+        assert env.get_is_terminated(states).item() == g_terminated
+        assert env.get_is_alive(states).item() == (not (g_terminated or g_truncated))
+    assert g_truncated and not g_terminated, "the balancing policy should reach the time limit"
+    assert states[1].item() == 500
+    assert not env.get_is_alive(states).item()
+    assert not env.get_is_terminated(states).item()  # truncated, not terminated
+    # after the time limit the session stays stopped and earns nothing
+    new_states, _, rewards = _step(env, states, [0])
+    assert rewards.item() == 0.0 and not env.get_is_alive(new_states).item()
+
+
+def test_truncation_near_the_limit_matches_gymnasium_time_limit():
+    env = CartPole(seed=3)
+    (physics, steps, terminated), _ = env.reset()
+    states = [physics, torch.full_like(steps, 498), terminated]
+    genv = _gym_from(physics[0], elapsed_steps=498)
+    for expected_truncated in (False, True):
+        g_obs, g_reward, g_terminated, g_truncated, _ = genv.step(1)
+        new_states, obs, rewards = _step(env, states, [1])
+        assert g_truncated == expected_truncated and not g_terminated
+        np.testing.assert_allclose(obs[0].numpy(), g_obs, rtol=0, atol=1e-6)
+        assert rewards.item() == g_reward == 1.0
+        assert env.get_is_alive(new_states).item() == (not g_truncated)
+        assert not env.get_is_terminated(new_states).item()
+        states = new_states
+    assert states[1].item() == 500
+
+
+def test_max_steps_is_the_time_limit():
+    env = CartPole(max_steps=3, seed=0)
+    states, _ = env.reset(batch_size=2)
+    alive = []
+    for _ in range(4):
+        new_states, _, rewards = _step(env, states, [0, 1])
+        alive.append(env.get_is_alive(new_states).tolist())
+        assert rewards.tolist() == env.get_is_alive(states).float().tolist()
+        states = new_states
+    assert alive == [[True, True], [True, True], [False, False], [False, False]]
+
+
+def test_batch_matches_gymnasium():
+    batch_size = 16
+    env = CartPole(batch_size=batch_size, seed=123)
+    states, (obs,) = env.reset()
+    genvs = [_gym_from(states[0][i]) for i in range(batch_size)]
+    rng = np.random.default_rng(0)
+    done = np.zeros(batch_size, dtype=bool)
+    for t in range(1, 60):
+        actions = rng.integers(2, size=batch_size).tolist()
+        states, obs, rewards = _step(env, states, actions)
+        for i, genv in enumerate(genvs):
+            if done[i]:
+                continue
+            g_obs, g_reward, g_terminated, g_truncated, _ = genv.step(actions[i])
+            np.testing.assert_allclose(obs[i].numpy(), g_obs, rtol=0, atol=1e-6,
+                                       err_msg=f"session {i}, step {t}")
+            assert rewards[i].item() == g_reward
+            assert states[2][i].item() == g_terminated
+            done[i] = g_terminated or g_truncated
+        assert (env.get_is_alive(states).numpy() == ~done).all()
+    assert done.all()
+
+
+def test_batch_equals_independent_sessions():
+    batch_size = 8
+    env = CartPole(seed=7)
+    batch_states, _ = env.reset(batch_size=batch_size)
+    singles = [[s[i:i + 1].clone() for s in batch_states] for i in range(batch_size)]
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        actions = rng.integers(2, size=batch_size).tolist()
+        new_batch, batch_obs, batch_rewards = _step(env, batch_states, actions)
+        for i in range(batch_size):
+            new_single, obs, rewards = _step(env, singles[i], [actions[i]])
+            # vectorised and scalar sin/cos may differ in the last bit of float64
+            torch.testing.assert_close(new_single[0][0], new_batch[0][i], rtol=0, atol=1e-12)
+            torch.testing.assert_close(obs[0], batch_obs[i], rtol=0, atol=1e-6)
+            assert torch.equal(new_single[1][0], new_batch[1][i])
+            assert torch.equal(new_single[2][0], new_batch[2][i])
+            assert torch.equal(rewards[0], batch_rewards[i])
+            assert torch.equal(env.get_is_alive(new_single)[0], env.get_is_alive(new_batch)[i])
+            singles[i] = new_single
+        batch_states = new_batch
+    assert not env.get_is_alive(batch_states).all(), "some sessions should have ended"
+
+
+def test_seeded_reset_is_reproducible_and_in_bounds():
+    (a, steps, terminated), (obs,) = CartPole(batch_size=5, seed=42).reset()
+    (b, *_), _ = CartPole(batch_size=5, seed=42).reset()
+    (c, *_), _ = CartPole(batch_size=5, seed=43).reset()
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert a.shape == (5, 4) and a.dtype == torch.float64
+    assert torch.equal(obs, a.to(torch.float32))
+    assert steps.tolist() == [0] * 5 and steps.dtype == torch.int64
+    assert terminated.tolist() == [False] * 5 and terminated.dtype == torch.bool
+    many, _ = CartPole(seed=0).reset(batch_size=10000)
+    assert many[0].min() >= -0.05 and many[0].max() <= 0.05
+    assert many[0].min() < -0.049 and many[0].max() > 0.049  # the whole range is used
+
+
+def test_resets_differ_and_batch_size_default():
+    env = CartPole(batch_size=3, seed=0)
+    (first, *_), _ = env.reset()
+    (second, *_), _ = env.reset()
+    assert first.shape == (3, 4) and not torch.equal(first, second)
+    (other, *_), (obs,) = env.reset(batch_size=7)
+    assert other.shape == (7, 4) and obs.shape == (7, 4)
+
+
+def test_unseeded_reset_follows_torch_manual_seed():
+    torch.manual_seed(5)
+    (a, *_), _ = CartPole().reset(batch_size=4)
+    torch.manual_seed(5)
+    (b, *_), _ = CartPole().reset(batch_size=4)
+    (c, *_), _ = CartPole().reset(batch_size=4)
+    assert torch.equal(a, b)
+    assert not torch.equal(b, c)
+
+
+def test_termination_is_sticky():
+    env = CartPole()
+    physics = torch.tensor([[0.0, 0.0, 0.20, 2.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    states = [physics, torch.zeros(2, dtype=torch.int64), torch.zeros(2, dtype=torch.bool)]
+    new_states, _, rewards = _step(env, states, [1, 1])
+    assert new_states[2].tolist() == [True, False]
+    assert rewards.tolist() == [1.0, 1.0]  # the terminating step earns its reward
+    assert env.get_is_alive(new_states).tolist() == [False, True]
+    # put the fallen pole back upright: the session must stay terminated
+    states = [torch.zeros_like(new_states[0]), new_states[1], new_states[2]]
+    for _ in range(3):
+        new_states, _, rewards = _step(env, states, [0, 0])
+        assert new_states[2].tolist() == [True, False]
+        assert env.get_is_alive(new_states).tolist() == [False, True]
+        assert rewards.tolist() == [0.0, 1.0]
+        states = new_states
+
+
+def test_thresholds_are_gymnasiums():
+    env = CartPole()
+    theta_limit = 12 * 2 * np.pi / 360
+    eps = 1e-9
+    # zero velocities and no force can move x and theta only through tau * velocity = 0
+    physics = torch.tensor([[2.4, 0, 0, 0], [2.4 + eps, 0, 0, 0], [-2.4 - eps, 0, 0, 0],
+                            [0, 0, theta_limit - eps, 0], [0, 0, -theta_limit - eps, 0]],
+                           dtype=torch.float64)
+    states = [physics, torch.zeros(5, dtype=torch.int64), torch.zeros(5, dtype=torch.bool)]
+    new_states, _ = env.get_action_results(states, [torch.ones(5, dtype=torch.int64)])
+    expected = []
+    for row in physics:
+        genv = _gym_from(row)
+        expected.append(genv.step(1)[2])
+    assert new_states[2].tolist() == expected == [False, True, True, False, True]
+
+
+def test_float32_dtype_and_device():
+    env64 = CartPole(seed=9)
+    env32 = CartPole(seed=9, dtype=torch.float32)
+    states64, _ = env64.reset(batch_size=4)
+    states32, (obs32,) = env32.reset(batch_size=4)
+    assert states32[0].dtype == torch.float32 and obs32.dtype == torch.float32
+    torch.testing.assert_close(states32[0], states64[0].float(), rtol=0, atol=0)
+    device = states32[0].device
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        actions = rng.integers(2, size=4).tolist()
+        states64, obs64, _ = _step(env64, states64, actions)
+        a = [torch.tensor(actions, device=device)]
+        new32, (obs32,) = env32.get_action_results(states32, a)
+        rewards = env32.get_rewards(states32, a, new32)
+        outputs = [*new32, obs32, rewards, env32.get_is_alive(new32),
+                   env32.get_is_terminated(new32)]
+        assert all(t.device == device for t in outputs)
+        assert new32[0].dtype == torch.float32 and obs32.dtype == torch.float32
+        assert rewards.dtype == torch.float32
+        torch.testing.assert_close(obs32, obs64, rtol=0, atol=1e-4)
+        states32 = new32
+
+
+def test_reset_device_argument():
+    states, (obs,) = CartPole(seed=0).reset(batch_size=2, device="cpu")
+    assert all(t.device == torch.device("cpu") for t in [*states, obs])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    env = CartPole(seed=0)
+    cpu_states, _ = CartPole(seed=0).reset(batch_size=64)
+    states, _ = env.reset(batch_size=64, device="cuda")
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        actions = rng.integers(2, size=64).tolist()
+        cpu_states, cpu_obs, cpu_rewards = _step(env, cpu_states, actions)
+        states, obs, rewards = _step(env, states, actions)
+        assert all(t.device.type == "cuda" for t in [*states, obs, rewards])
+        torch.testing.assert_close(obs.cpu(), cpu_obs, rtol=0, atol=1e-6)
+        assert torch.equal(rewards.cpu(), cpu_rewards)
+
+
+def test_bad_actions_raise():
+    env = CartPole()
+    states, _ = env.reset(batch_size=3)
+    good = [torch.tensor([0, 1, 0])]
+    env.check_actions(states, good)
+    with pytest.raises(ValueError, match=r"dtype torch.int64, got torch.float32"):
+        env.get_action_results(states, [torch.zeros(3)])
+    with pytest.raises(ValueError, match=r"shape \(3,\).*got \(3, 1\)"):
+        env.get_action_results(states, [torch.zeros(3, 1, dtype=torch.int64)])
+    with pytest.raises(ValueError, match=r"shape \(3,\).*got \(1,\)"):
+        env.get_action_results(states, [torch.zeros(1, dtype=torch.int64)])
+    with pytest.raises(ValueError, match=r"values \[2\]"):
+        env.check_actions(states, [torch.tensor([0, 2, 1])])
+    with pytest.raises(ValueError, match=r"expected actions = \[int64 tensor \[3\]\]"):
+        env.check_actions(states, [good[0], good[0]])
+    with pytest.raises(ValueError, match=r"physics of shape \[B, 4\]"):
+        env.check_actions([torch.zeros(3, 5), states[1], states[2]], good)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        CartPole(batch_size=0)
+    with pytest.raises(ValueError, match="max_steps must be a positive int, got 2.5"):
+        CartPole(max_steps=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="floating torch dtype, got torch.int32"):
+        CartPole(dtype=torch.int32)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got -1"):
+        CartPole().reset(batch_size=-1)
