@@ -283,8 +283,9 @@ class Agent(nn.Module):
         for shape, dtype, layer in zip(env.action_shapes, env.action_dtypes, self.action_layers):
             if tuple(layer.output_shape[1:]) != tuple(shape) or layer.output_dtype != dtype:
                 raise ValueError(f"{type(env).__name__} takes actions "
-                                 f"{format_shape((None, *shape))} {dtype}, {layer.describe()} gives "
-                                 f"{format_shape(layer.output_shape)} {layer.output_dtype}")
+                                 f"{format_shape((None, *shape))} {dtype}, {layer.describe()} "
+                                 f"gives {format_shape(layer.output_shape)} "
+                                 f"{layer.output_dtype}")
 
     def _stack_sessions(self, records: list[tuple[Any, ...]], env: BaseEnvironment) -> Sessions:
         if not records:
