@@ -213,6 +213,7 @@ class Agent(nn.Module):
                      batch_size: int | None = None,
                      initial_env_states: Sequence[torch.Tensor] | None = None,
                      initial_observations: Any = None, initial_hidden: Any = None,
+                     continue_from: Sessions | None = None,
                      experience_replay: bool = False, **flags: Any) -> Sessions:
         """Play ``session_length`` ticks in a batch of sessions, differentiably.
 
@@ -224,6 +225,9 @@ class Agent(nn.Module):
             initial_env_states, initial_observations: where to start instead of a reset
                 (lists of tensors ``[B, ...]``, given together).
             initial_hidden: the memories before the first tick (list or dict); zeros by default.
+            continue_from: earlier sessions of this agent and environment to go on from: their
+                ``next_env_states``, ``next_observations`` and last memories (detached: no
+                gradient flows back into them). Replaces the three arguments above.
             experience_replay: replaying recorded sessions belongs to the session pools,
                 which are not built yet: True raises NotImplementedError for now.
             **flags: passed to every layer at every tick (``greedy=True``...).
@@ -239,6 +243,16 @@ class Agent(nn.Module):
             check_flags(flags, self._plan.layers, "Agent.get_sessions")
         env = environment
         self._check_environment(env)
+        prev_alive = None
+        if continue_from is not None:
+            if initial_env_states is not None or initial_hidden is not None:
+                raise ValueError("get_sessions: continue_from replaces initial_env_states, "
+                                 "initial_observations and initial_hidden; give one or the other")
+            initial_env_states = [s.detach() for s in continue_from.next_env_states]
+            initial_observations = [o.detach() for o in continue_from.next_observations]
+            initial_hidden = [continue_from.agent_states[layer][:, -1].detach()
+                              for layer in self.state_layers]
+            prev_alive = continue_from.is_alive[:, -1]
         if (initial_env_states is None) != (initial_observations is None):
             raise ValueError("get_sessions: give initial_env_states and initial_observations "
                              "together (or neither, to reset the environment)")
@@ -252,9 +266,18 @@ class Agent(nn.Module):
 
         n_actions, n_states = len(self.action_layers), len(self.state_layers)
         plan = self._plan
+        # memory restarts where a new episode begins: a dead tick followed by an alive one
+        restart_memory = bool(memories) and env.autoreset
+        memory_views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
         records: list[tuple[Any, ...]] = []
         for _ in range(session_length):
             is_alive = env.get_is_alive(states)
+            if restart_memory:
+                if prev_alive is not None:
+                    first = is_alive & ~prev_alive
+                    memories = [m.masked_fill(first.view(view), 0)
+                                for m, view in zip(memories, memory_views)]
+                prev_alive = is_alive
             outputs = plan(observations + memories, flags)
             actions = outputs[:n_actions]
             memories = outputs[n_actions:n_actions + n_states]
@@ -263,7 +286,7 @@ class Agent(nn.Module):
             records.append((states, observations, memories, actions,
                             outputs[n_actions + n_states:], rewards, is_alive))
             states, observations = new_states, new_observations
-        return self._stack_sessions(records, env)
+        return self._stack_sessions(records, env, states, observations)
 
     def _check_environment(self, env: BaseEnvironment) -> None:
         if len(env.observation_shapes) != len(self.observation_layers):
@@ -287,7 +310,9 @@ class Agent(nn.Module):
                                  f"gives {format_shape(layer.output_shape)} "
                                  f"{layer.output_dtype}")
 
-    def _stack_sessions(self, records: list[tuple[Any, ...]], env: BaseEnvironment) -> Sessions:
+    def _stack_sessions(self, records: list[tuple[Any, ...]], env: BaseEnvironment,
+                        next_states: list[torch.Tensor], next_observations: list[torch.Tensor]
+                        ) -> Sessions:
         if not records:
             raise ValueError("get_sessions: session_length must be at least 1")
 
@@ -295,6 +320,13 @@ class Agent(nn.Module):
             return [torch.stack(seq, dim=1) for seq in zip(*(r[index] for r in records))]
 
         env_states, observations, memories, actions, policy = (stack(i) for i in range(5))
+        is_alive = torch.stack([r[6] for r in records], dim=1)
+        # which ends were time limits, asked once for all ticks: the state after tick t is
+        # env_states[:, t + 1], or next_states after the last tick
+        batch, length = is_alive.shape
+        after = [torch.cat([s[:, 1:], n[:, None]], dim=1).flatten(0, 1)
+                 for s, n in zip(env_states, next_states)]
+        is_truncated = is_alive & env.get_is_truncated(after).view(batch, length)
         return Sessions(
             env_states=env_states,
             observations=observations[0] if self.single_observation else observations,
@@ -302,7 +334,10 @@ class Agent(nn.Module):
             actions=actions[0] if self.single_action else actions,
             policy=(policy[0] if self.single_policy else policy) if self.policy_layers else [],
             rewards=torch.stack([r[5] for r in records], dim=1),
-            is_alive=torch.stack([r[6] for r in records], dim=1),
+            is_alive=is_alive,
+            is_truncated=is_truncated,
+            next_env_states=next_states,
+            next_observations=next_observations,
         )
 
 

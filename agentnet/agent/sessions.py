@@ -40,6 +40,17 @@ class Sessions:
     ``agent_states[:, t-1]`` to ``agent_states[:, t]``; ``rewards[:, t]`` is what
     ``actions[:, t]`` earned; ``is_alive[:, t]`` says the session still runs at ``t``.
 
+    Episode ends (decided here, once; every objective in ``agentnet.learning`` follows it):
+
+    - an episode's last tick ``t`` is alive and tick ``t + 1`` is not: tick ``t + 1`` holds the
+      state the episode ended in (its ``policy`` is the agent's estimate there);
+    - ``is_truncated[:, t]`` is True when that end was a time limit: the value at ``t + 1`` is
+      the bootstrap target. Otherwise the episode terminated and nothing is bootstrapped;
+    - a dead tick followed by an alive one starts a new episode (environments with
+      ``autoreset``, Gymnasium pools): no return crosses it, and memory restarts at zeros;
+    - the last tick of a row may be alive: the episode goes on past the row (see
+      ``crop_last`` in the objectives).
+
     Attributes:
         env_states: the environment's states, a list (one tensor per state) or one tensor.
         observations: ``[B, T, ...]``, a list for an agent with several observation inputs.
@@ -48,6 +59,10 @@ class Sessions:
         policy: ``[B, T, ...]`` (e.g. Q-values ``[B, T, A]``), a list for several estimators.
         rewards: float32 ``[B, T]``.
         is_alive: bool ``[B, T]``.
+        is_truncated: bool ``[B, T]``, True on the last tick of an episode cut by a time limit.
+        next_env_states, next_observations: lists of ``[B, ...]``, where the environment was
+            left after the last tick: ``get_sessions(env, continue_from=sessions)`` goes on
+            from there.
     """
 
     env_states: Any
@@ -57,6 +72,9 @@ class Sessions:
     policy: Any
     rewards: torch.Tensor
     is_alive: torch.Tensor
+    is_truncated: torch.Tensor
+    next_env_states: list[torch.Tensor]
+    next_observations: list[torch.Tensor]
 
     @property
     def batch_size(self) -> int:

@@ -23,7 +23,16 @@ class BaseEnvironment(ABC):
     - ``get_action_results(last_states, actions)`` -> ``(new_states, observations)``: one step.
     - ``get_rewards(last_states, actions, new_states)`` -> float ``[B]``: what the actions earned.
     - ``get_is_alive(states)`` -> bool ``[B]``: whether each session is still running in
-      ``states``. Once a session stops it stays stopped (its later ticks are masked).
+      ``states``.
+    - ``get_is_truncated(states)`` -> bool ``[B]``: whether ``states`` ends an episode by a time
+      limit rather than by termination (all False by default).
+
+    Episode ends (the contract every objective relies on): the tick after an episode's last
+    action holds the state the episode ended in, and is not alive. If the episode was
+    truncated, that state's value is the bootstrap target; if it terminated, nothing follows.
+    A session that stops either stays stopped (``autoreset = False``: later ticks are dead
+    too) or, with ``autoreset = True``, ignores the action on that dead tick and starts a new
+    episode on the next one (its first tick is alive; the agent's memory restarts there).
 
     ``states``, ``observations`` and ``actions`` are always lists, one tensor per entry of
     ``state_shapes``, ``observation_shapes`` and ``action_shapes``. Everything stays on the
@@ -37,6 +46,8 @@ class BaseEnvironment(ABC):
     observation_dtypes: Sequence[torch.dtype] = ()
     action_shapes: Sequence[Shape] = ((),)
     action_dtypes: Sequence[torch.dtype] = (torch.int64,)
+    #: whether a stopped session starts a new episode by itself (after one dead tick)
+    autoreset: bool = False
 
     @abstractmethod
     def reset(self, batch_size: int, device: Any = None
@@ -56,3 +67,11 @@ class BaseEnvironment(ABC):
     def get_is_alive(self, states: list[torch.Tensor]) -> torch.Tensor:
         """bool ``[B]``: True where the session goes on from ``states``; always True by default."""
         return torch.ones(states[0].shape[0], dtype=torch.bool, device=states[0].device)
+
+    def get_is_truncated(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """bool ``[B]``: True where ``states`` ends an episode by a time limit (not a terminal
+        state: its value is worth bootstrapping from). Never, by default.
+
+        ``Agent.get_sessions`` calls it once per rollout on all ticks at once, with states
+        flattened to ``[B * T, ...]``, so it must be elementwise over the batch axis."""
+        return torch.zeros(states[0].shape[0], dtype=torch.bool, device=states[0].device)

@@ -41,8 +41,8 @@ class CartPole(BaseEnvironment):
       the track, even if the physics later come back in bounds.
 
     A session is alive while it is not terminated and ``steps < max_steps``; reaching
-    ``max_steps`` is a truncation by time limit. Both stay recoverable from the state
-    (:meth:`get_is_terminated`, ``steps``). The reward is 1.0 for every step taken while alive,
+    ``max_steps`` is a truncation by time limit (:meth:`get_is_truncated`), which objectives
+    bootstrap from; termination (:meth:`get_is_terminated`) they do not. The reward is 1.0 for every step taken while alive,
     the terminating one included (Gymnasium's), and 0 afterwards.
 
     Observations: float32 ``[B, 4]``, the physics rounded to float32 (the physics tensor itself
@@ -55,6 +55,9 @@ class CartPole(BaseEnvironment):
             None the seed is drawn from torch's global RNG, so ``torch.manual_seed`` makes runs
             reproducible.
         dtype: the floating dtype of the physics; float64 (Gymnasium's) for exact agreement.
+        autoreset: if True, a session that stopped (its dead tick holds the final state) starts
+            a new episode on the next step, ignoring that step's action, so long rollouts keep
+            every row busy. The new episode's physics are drawn on the device from torch's RNG.
 
     Example:
         >>> env = CartPole(batch_size=3, seed=0)
@@ -80,7 +83,7 @@ class CartPole(BaseEnvironment):
     """
 
     def __init__(self, batch_size: int = 1, max_steps: int = 500, seed: int | None = None,
-                 dtype: torch.dtype = torch.float64) -> None:
+                 dtype: torch.dtype = torch.float64, autoreset: bool = False) -> None:
         _check_positive_int("batch_size", batch_size)
         _check_positive_int("max_steps", max_steps)
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
@@ -89,6 +92,7 @@ class CartPole(BaseEnvironment):
             seed = int(torch.randint(0, 2**62, ()).item())
         self.batch_size = batch_size
         self.max_steps = max_steps
+        self.autoreset = autoreset
         self.dtype = dtype
         self.state_shapes = [(4,), (), ()]
         self.state_dtypes = [dtype, torch.int64, torch.bool]
@@ -148,6 +152,7 @@ class CartPole(BaseEnvironment):
         (action,) = actions
         if action.dtype != torch.int64 or action.shape != steps.shape:
             self.check_actions(last_states, actions)
+
         forces, total_mass, limits = self._get_tables(physics.device, physics.dtype)
         _, x_dot, theta, theta_dot = physics.unbind(dim=1)
         force = forces.index_select(0, action)
@@ -166,7 +171,21 @@ class CartPole(BaseEnvironment):
         # |x| > 2.4 is exactly "x < -2.4 or x > 2.4"; the velocities' limits are infinite
         out_of_bounds = (new_physics.abs() > limits).any(dim=1)
         new_states = [new_physics, steps + 1, terminated | out_of_bounds]
-        return new_states, [new_physics.to(torch.float32)]
+        if self.autoreset:
+            new_states = self._restart_stopped(last_states, new_states)
+        return new_states, [new_states[0].to(torch.float32)]
+
+    def _restart_stopped(self, last_states: list[torch.Tensor], new_states: list[torch.Tensor]
+                         ) -> list[torch.Tensor]:
+        """Sessions that had stopped in ``last_states`` (the dead tick after an episode's end)
+        begin a new episode: fresh physics uniform in [-0.05, 0.05), drawn on the device from
+        torch's RNG there (no host round trip), steps 0, not terminated."""
+        stopped = ~self.get_is_alive(last_states)
+        physics, steps, terminated = new_states
+        fresh = torch.rand(physics.shape, dtype=physics.dtype, device=physics.device)
+        fresh = fresh * (RESET_HIGH - RESET_LOW) + RESET_LOW
+        return [torch.where(stopped[:, None], fresh, physics), steps.masked_fill(stopped, 0),
+                terminated & ~stopped]
 
     def get_rewards(self, last_states: list[torch.Tensor], actions: list[torch.Tensor],
                     new_states: list[torch.Tensor]) -> torch.Tensor:
@@ -181,6 +200,12 @@ class CartPole(BaseEnvironment):
         """bool ``[B]``: not terminated and ``steps < max_steps``."""
         _, steps, terminated = states
         return (steps < self.max_steps) & ~terminated
+
+    def get_is_truncated(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """bool ``[B]``: the episode was cut by the time limit (``steps >= max_steps``) without
+        terminating; a pole falling on the last allowed step counts as terminated."""
+        _, steps, terminated = states
+        return (steps >= self.max_steps) & ~terminated
 
     def get_is_terminated(self, states: list[torch.Tensor]) -> torch.Tensor:
         """bool ``[B]``: whether the pole has fallen or the cart left the track (not truncation).
