@@ -4,10 +4,10 @@ AgentNet rebuilt on PyTorch. The parts: ``layers`` (the one-tick graph), ``agent
 ``Recurrence``), ``resolver`` (action pickers), ``memory`` (recurrent cells), ``environment``
 (tensor-native environments).
 """
-from . import agent, environment, layers, memory, resolver
+from . import agent, display, environment, layers, learning, memory, resolver, target_network, utils
 from .agent import Agent, MDPAgent, Recurrence, Sessions
 
 __version__ = "0.1.0"
 
-__all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "agent", "environment", "layers",
-           "memory", "resolver", "__version__"]
+__all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "agent", "display", "environment",
+           "layers", "learning", "memory", "resolver", "target_network", "utils", "__version__"]

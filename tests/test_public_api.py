@@ -5,7 +5,9 @@ import pytest
 import agentnet
 
 SUBPACKAGES = ["agentnet", "agentnet.layers", "agentnet.agent", "agentnet.resolver",
-               "agentnet.memory", "agentnet.environment"]
+               "agentnet.memory", "agentnet.environment", "agentnet.utils",
+               "agentnet.target_network", "agentnet.learning", "agentnet.display"] + [
+    f"agentnet.learning.{name}" for name in agentnet.learning.__all__]
 
 
 @pytest.mark.parametrize("module_name", SUBPACKAGES)

@@ -9,24 +9,10 @@ from torch import nn
 
 from ..environment.base import BaseEnvironment
 from ..layers.base import InputLayer, Layer, check_flags, format_shape
-from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, get_all_params
+from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, get_all_params, register_layers
 from .sessions import Reaction, Sessions
 
 __all__ = ["Agent", "MDPAgent"]
-
-
-def register_layers(module: nn.Module, layers: Sequence[Layer]) -> nn.ModuleDict:
-    """An ``nn.ModuleDict`` of ``layers`` keyed by their names (made unique and dot-free), so
-    that the owner's ``parameters()``, ``state_dict()`` and ``.to()`` reach them."""
-    keys: dict[str, Layer] = {}
-    for i, layer in enumerate(layers):
-        base = (layer.name or f"{type(layer).__name__}{i}").replace(".", "_") or f"layer{i}"
-        key, n = base, 1
-        while key in keys:
-            n += 1
-            key = f"{base}_{n}"
-        keys[key] = layer
-    return nn.ModuleDict(keys)
 
 
 class Agent(nn.Module):
@@ -73,7 +59,7 @@ class Agent(nn.Module):
         self._check_layers()
         outputs = self.action_layers + self.state_layers + self.policy_layers
         self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
-        self.layers = register_layers(self, get_all_layers(outputs))
+        self.layers = register_layers(get_all_layers(outputs))
 
     def _check_layers(self) -> None:
         if not self.action_layers:

@@ -7,8 +7,7 @@ from typing import Any
 import torch
 
 from ..layers.base import InputLayer, ItemLayer, Layer, format_shape
-from ..layers.graph import GraphPlan, as_layer_list, get_all_layers
-from .agent import register_layers
+from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, register_layers
 
 __all__ = ["Recurrence"]
 
@@ -76,7 +75,7 @@ class Recurrence(Layer):
                              f"(no states, no tracked outputs)")
         self._plan = GraphPlan(outputs, self.sequence_inputs + self.nonsequence_inputs
                                + self.prev_state_layers)
-        self.inner_layers = register_layers(self, get_all_layers(outputs, self._plan.given))
+        self.inner_layers = register_layers(get_all_layers(outputs, self._plan.given))
 
     def _check(self, sequences: dict[Layer, Layer], nonsequences: dict[Layer, Layer],
                inits: dict[Layer, Layer]) -> None:

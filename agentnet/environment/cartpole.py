@@ -42,8 +42,9 @@ class CartPole(BaseEnvironment):
 
     A session is alive while it is not terminated and ``steps < max_steps``; reaching
     ``max_steps`` is a truncation by time limit (:meth:`get_is_truncated`), which objectives
-    bootstrap from; termination (:meth:`get_is_terminated`) they do not. The reward is 1.0 for every step taken while alive,
-    the terminating one included (Gymnasium's), and 0 afterwards.
+    bootstrap from; termination (:meth:`get_is_terminated`) they do not. The reward is 1.0
+    for every step taken while alive, the terminating one included (Gymnasium's), and 0
+    afterwards.
 
     Observations: float32 ``[B, 4]``, the physics rounded to float32 (the physics tensor itself
     when ``dtype`` is float32). Actions: int64 ``[B]``, 0 pushes left, 1 pushes right.

@@ -14,7 +14,7 @@ from .graph import (
                     get_output,
                     set_all_param_values,
 )
-from .normalization import BatchNormLayer, DropoutLayer, LayerNormLayer
+from .normalization import BatchNormLayer, DropoutLayer, GaussianNoiseLayer, LayerNormLayer
 from .shape import ConcatLayer, ElemwiseSumLayer, FlattenLayer, ReshapeLayer, SliceLayer
 from .shared import SharedValue
 
@@ -23,7 +23,7 @@ __all__ = [
     "DenseLayer", "EmbeddingLayer", "NonlinearityLayer", "LambdaLayer", "ModuleLayer",
     "Conv2DLayer", "MaxPool2DLayer",
     "FlattenLayer", "ReshapeLayer", "ConcatLayer", "ElemwiseSumLayer", "SliceLayer",
-    "DropoutLayer", "BatchNormLayer", "LayerNormLayer",
+    "DropoutLayer", "GaussianNoiseLayer", "BatchNormLayer", "LayerNormLayer",
     "SharedValue",
     "GraphPlan", "get_output", "get_all_layers", "get_all_params", "count_params",
     "get_all_param_values", "set_all_param_values",

@@ -117,8 +117,12 @@ class Layer(nn.Module, metaclass=_LayerMeta):
         shapes = self.input_shapes
         dtypes = [layer.output_dtype for layer in self.input_layers]
         try:
-            run_a = _run_on_meta(self, shapes, dtypes, 2)
-            run_b = _run_on_meta(self, shapes, dtypes, 3)
+            try:
+                run_a = _run_on_meta(self, shapes, dtypes, 2, fill_from_known=False)
+                run_b = _run_on_meta(self, shapes, dtypes, 3, fill_from_known=False)
+            except Exception:  # noqa: BLE001 - an unknown size may have to meet a known one
+                run_a = _run_on_meta(self, shapes, dtypes, 2, fill_from_known=True)
+                run_b = _run_on_meta(self, shapes, dtypes, 3, fill_from_known=True)
         except Exception as error:  # noqa: BLE001 - re-raised with the graph's context
             sources = ", ".join(
                 f"{layer.describe()} {format_shape(layer.output_shape)}"
@@ -223,11 +227,13 @@ def check_flags(flags: dict[str, Any], layers: Iterable[Layer], where: str) -> N
                           stacklevel=3)
 
 
-def _run_on_meta(layer: Layer, shapes: list[Any], dtypes: list[Any], size: int) -> Any:
-    # an unknown size takes the size another input of the same rank has on that axis (so
-    # (None, 4) meets (5, 4)), else the placeholder ``size``
+def _run_on_meta(layer: Layer, shapes: list[Any], dtypes: list[Any], size: int,
+                 fill_from_known: bool) -> Any:
+    # unknown sizes become the placeholder ``size``; on a second try (``fill_from_known``) an
+    # unknown size takes the size another input of the same rank has on that axis, so that
+    # (None, 4) meets (5, 4)
     known: dict[tuple[int, int], int] = {}
-    for shape in shapes:
+    for shape in shapes if fill_from_known else ():
         for axis, d in enumerate(shape):
             if d is not None:
                 known.setdefault((len(shape), axis), d)

@@ -17,7 +17,7 @@ from .base import InputLayer, Layer, check_flags, format_shape
 
 __all__ = [
     "GraphPlan", "get_output", "get_all_layers", "get_all_params",
-    "get_all_param_values", "set_all_param_values", "count_params",
+    "get_all_param_values", "set_all_param_values", "count_params", "register_layers",
 ]
 
 
@@ -211,3 +211,18 @@ def set_all_param_values(layer_or_layers: Layer | Iterable[Layer], values: Seque
     with torch.no_grad():
         for param, value in zip(params, tensors):
             param.copy_(value)
+
+
+def register_layers(layers: Sequence[Layer]) -> nn.ModuleDict:
+    """An ``nn.ModuleDict`` of ``layers`` keyed by their names (made unique and dot-free): the
+    owner that stores it gets their parameters in ``parameters()``, ``state_dict()`` (keys such
+    as ``layers.q.weight``) and ``.to()``."""
+    keys: dict[str, Layer] = {}
+    for i, layer in enumerate(layers):
+        base = (layer.name or f"{type(layer).__name__}{i}").replace(".", "_") or f"layer{i}"
+        key, n = base, 1
+        while key in keys:
+            n += 1
+            key = f"{base}_{n}"
+        keys[key] = layer
+    return nn.ModuleDict(keys)

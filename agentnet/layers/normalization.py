@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Layer, format_shape
+from .shared import SharedValue
 
-__all__ = ["DropoutLayer", "BatchNormLayer", "LayerNormLayer"]
+__all__ = ["DropoutLayer", "GaussianNoiseLayer", "BatchNormLayer", "LayerNormLayer"]
 
 
 class DropoutLayer(Layer):
@@ -31,6 +32,27 @@ class DropoutLayer(Layer):
             return x
         keep = (torch.rand_like(x) >= self.p).to(x.dtype)
         return x * keep / (1 - self.p) if self.rescale else x * keep
+
+
+class GaussianNoiseLayer(Layer):
+    """Adds ``N(0, sigma^2)`` noise (e.g. exploration for continuous actions); the identity
+    with ``deterministic=True``. ``sigma`` is a :class:`SharedValue`, settable at run time."""
+
+    accepted_flags = frozenset({"deterministic"})
+
+    def __init__(self, incoming: Layer, sigma: float = 0.1, name: str | None = None):
+        super().__init__(incoming, name)
+        self.sigma = SharedValue(sigma, check=self._check_sigma)
+
+    def _check_sigma(self, sigma: float) -> None:
+        if sigma < 0:
+            raise ValueError(f"{self.describe()}: sigma must be non-negative, got {sigma}")
+
+    def get_output_for(self, x: torch.Tensor, deterministic: bool = False,
+                       **flags: Any) -> torch.Tensor:
+        if deterministic:
+            return x
+        return x + torch.randn_like(x) * self.sigma.value
 
 
 class BatchNormLayer(Layer):

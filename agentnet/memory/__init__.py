@@ -1,4 +1,13 @@
 """Memory layers: a new agent state computed from the previous state and inputs."""
+from .attention import AttentionLayer, DotAttentionLayer
+from .gate import GateLayer
+from .gru_memory import GRUMemoryLayer
+from .logical import CounterLayer, SwitchLayer
+from .multihead import MultiHeadAttentionLayer, SelfAttentionLayer
 from .rnn import GRUCell, LSTMCell, RNNCell
+from .stack import StackAugmentation
+from .window import WindowAugmentation
 
-__all__ = ["RNNCell", "GRUCell", "LSTMCell"]
+__all__ = ["RNNCell", "GRUCell", "LSTMCell", "GRUMemoryLayer", "WindowAugmentation",
+           "StackAugmentation", "AttentionLayer", "DotAttentionLayer", "MultiHeadAttentionLayer",
+           "SelfAttentionLayer", "GateLayer", "CounterLayer", "SwitchLayer"]

@@ -1,4 +1,4 @@
-"""The episode-end contract of Sessions: final-state ticks, truncation flags, restarts, continuation."""
+"""The episode-end contract: final-state ticks, truncation flags, restarts, continuation."""
 import torch
 
 from agentnet import Agent

@@ -1,0 +1,73 @@
+"""Measuring episodes: returns of finished episodes during training, and greedy evaluation."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+
+from .base import BaseEnvironment
+
+__all__ = ["EpisodeTracker", "EpisodeStats", "play_episodes"]
+
+
+class EpisodeStats(NamedTuple):
+    """Per-episode ``returns`` and ``lengths``, float ``[n]`` tensors."""
+
+    returns: torch.Tensor
+    lengths: torch.Tensor
+
+
+class EpisodeTracker:
+    """Follows the rows of consecutive sessions (``get_sessions(..., continue_from=...)``)
+    and collects the return and length of every episode that finishes.
+
+    >>> tracker = EpisodeTracker()
+    >>> alive = torch.tensor([[True, True, False, True]])
+    >>> tracker.update(torch.tensor([[1., 2., 0., 5.]]), alive).returns
+    tensor([3.])
+    """
+
+    def __init__(self) -> None:
+        self._running: torch.Tensor | None = None
+        self._length: torch.Tensor | None = None
+        self._alive: torch.Tensor | None = None
+
+    def update(self, rewards: torch.Tensor, is_alive: torch.Tensor) -> EpisodeStats:
+        """Take the next sessions' rewards and aliveness ``[B, T]``; return the episodes that
+        ended in them (an alive tick followed by a dead one)."""
+        rewards, alive = rewards.detach(), is_alive.detach().bool()
+        if self._running is None or self._running.shape[0] != rewards.shape[0]:
+            self._running = torch.zeros_like(rewards[:, 0])
+            self._length = torch.zeros_like(rewards[:, 0])
+            self._alive = alive[:, 0]
+        returns, lengths = [], []
+        for t in range(rewards.shape[1]):
+            ended = self._alive & ~alive[:, t]
+            returns.append(self._running[ended])
+            lengths.append(self._length[ended])
+            self._running = torch.where(ended, torch.zeros_like(self._running), self._running)
+            self._length = torch.where(ended, torch.zeros_like(self._length), self._length)
+            self._running = self._running + torch.where(alive[:, t], rewards[:, t], 0.0)
+            self._length = self._length + alive[:, t]
+            self._alive = alive[:, t]
+        return EpisodeStats(torch.cat(returns), torch.cat(lengths))
+
+
+def play_episodes(agent: Any, environment: BaseEnvironment, n_episodes: int,
+                  max_steps: int, **flags: Any) -> EpisodeStats:
+    """Play one episode in each of ``n_episodes`` rows, without gradient, and measure them.
+
+    Args:
+        agent: an :class:`agentnet.Agent`.
+        environment: an environment without ``autoreset`` (each row plays one episode).
+        n_episodes: rows to play. max_steps: ticks to play (at least the episodes' limit).
+        **flags: e.g. ``greedy=True`` for a greedy evaluation.
+    """
+    if environment.autoreset:
+        raise ValueError(f"play_episodes needs {type(environment).__name__} without autoreset: "
+                         f"each row must play exactly one episode")
+    with torch.no_grad():
+        sessions = agent.get_sessions(environment, session_length=max_steps,
+                                      batch_size=n_episodes, **flags)
+    alive = sessions.is_alive
+    return EpisodeStats((sessions.rewards * alive).sum(dim=1).float(), alive.sum(dim=1).float())

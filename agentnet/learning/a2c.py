@@ -1,0 +1,95 @@
+"""n-step advantage actor-critic (Mnih et al. 2016, arXiv:1602.01783).
+
+The agent outputs action probabilities (or log-probabilities) and state values.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .checks import check_tensor
+from .generic import (
+    as_log_policy,
+    get_loss_mask,
+    get_n_step_value_reference,
+    get_policy_entropy,
+    get_values_for_actions,
+)
+from .losses import squared_error
+
+__all__ = ["get_elementwise_objective"]
+
+
+def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
+                              actions: torch.Tensor, rewards: torch.Tensor,
+                              is_alive: Any = None,
+                              state_values_target: torch.Tensor | None = None,
+                              n_steps: int | None = 1, n_steps_advantage: Any = "same",
+                              gamma_or_gammas: Any = 0.99, crop_last: bool = True,
+                              state_values_target_after_end: torch.Tensor | None = None,
+                              state_values_after_end: torch.Tensor | None = None,
+                              force_end_at_last_tick: bool = False,
+                              is_truncated: torch.Tensor | None = None,
+                              consider_value_reference_constant: bool = True,
+                              consider_predicted_value_constant: bool = True,
+                              entropy_regularization: float = 0.0,
+                              return_separate: bool = False,
+                              treat_policy_as_logpolicy: bool = False,
+                              loss_function: Callable[..., torch.Tensor] = squared_error,
+                              ) -> Any:
+    """Actor and critic losses per tick::
+
+        A(t)        = Vref_adv(t) - V(t)              (n_steps_advantage-step, constant)
+        actor(t)    = -log pi(a_t | s_t) A(t) - entropy_regularization * H(pi(. | s_t))
+        critic(t)   = loss_function(Vref(t), V(t))    (n_steps-step reference of V_target)
+
+    Args:
+        policy: float ``[B, T, A]`` probabilities (or log-probabilities with
+            ``treat_policy_as_logpolicy``, e.g. ``log_softmax`` of logits).
+        state_values: float ``[B, T]``, the critic. actions: int64 ``[B, T]``.
+        rewards, is_alive, gamma_or_gammas, crop_last, is_truncated: as in
+            :func:`agentnet.learning.generic.get_n_step_value_reference`.
+        state_values_target: values the critic's reference bootstraps from (e.g. a target
+            network's); ``state_values`` by default.
+        n_steps: the critic reference's n; ``n_steps_advantage``: the advantage's ("same").
+        state_values_target_after_end, state_values_after_end: the value after the row's last
+            tick for each reference (with ``crop_last=False``).
+        force_end_at_last_tick: treat the last tick as a termination.
+        consider_value_reference_constant: no gradient through the critic's reference.
+        consider_predicted_value_constant: no gradient from the actor into V through A.
+        entropy_regularization: weight of the entropy bonus (0: none).
+        return_separate: return ``(actor, critic)`` instead of their sum.
+        loss_function: the critic's ``loss(reference, predicted)``.
+
+    Returns:
+        float ``[B, T]`` (or two), 0 at dead ticks and, with ``crop_last``, the last tick.
+    """
+    log_policy = as_log_policy(policy, treat_policy_as_logpolicy)
+    check_tensor("state_values", state_values, 2, like=log_policy, floating=True)
+    target = state_values if state_values_target is None else check_tensor(
+        "state_values_target", state_values_target, 2, like=state_values)
+    if n_steps_advantage == "same":
+        n_steps_advantage = n_steps
+    references = {}
+    for key, values, steps, after in (
+            ("critic", target, n_steps, state_values_target_after_end),
+            ("actor", state_values, n_steps_advantage, state_values_after_end)):
+        references[key] = get_n_step_value_reference(
+            values, rewards, is_alive, steps, gamma_or_gammas, crop_last, after,
+            force_end_at_last_tick, is_truncated)
+    critic_reference = references["critic"]
+    if consider_value_reference_constant:
+        critic_reference = critic_reference.detach()
+    baseline = state_values.detach() if consider_predicted_value_constant else state_values
+    advantage = references["actor"].detach() - baseline
+
+    mask = get_loss_mask(is_alive, rewards, crop_last and not force_end_at_last_tick)
+    zero = torch.zeros_like(rewards)
+    actor = -get_values_for_actions(log_policy, actions) * advantage
+    if entropy_regularization:
+        actor = actor - entropy_regularization * get_policy_entropy(log_policy)
+    actor = torch.where(mask, actor, zero)
+    critic = torch.where(mask, loss_function(critic_reference, state_values), zero)
+    return (actor, critic) if return_separate else actor + critic

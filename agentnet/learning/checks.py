@@ -1,0 +1,44 @@
+"""The executable shape contract at the top of every objective."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["check_tensor", "as_gammas"]
+
+
+def check_tensor(name: str, value: Any, ndim: int, like: torch.Tensor | None = None,
+                 what: str = "[batch, time]", floating: bool | None = None) -> torch.Tensor:
+    """Return ``value`` as a tensor after checking its rank (and its first two sizes against
+    ``like``); raise ``ValueError`` naming the argument, what was expected and what came.
+
+    >>> check_tensor("rewards", torch.zeros(2, 3, 1), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: rewards must be [batch, time], got shape (2, 3, 1)
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor {what}, got {type(value).__name__}")
+    if value.dim() != ndim or (like is not None and value.shape[:2] != like.shape[:2]):
+        expected = what if like is None else (
+            f"{what} with batch, time = {tuple(like.shape[:2])}")
+        raise ValueError(f"{name} must be {expected}, got shape {tuple(value.shape)}")
+    if floating is True and not value.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor, got {value.dtype}")
+    if floating is False and (value.is_floating_point() or value.is_complex()):
+        raise ValueError(f"{name} must be an integer tensor, got {value.dtype}")
+    return value
+
+
+def as_gammas(gamma_or_gammas: Any, like: torch.Tensor, name: str = "gamma_or_gammas"
+              ) -> torch.Tensor:
+    """Discounts as float ``[B, T]`` (broadcast view) from a number, ``[B]`` or ``[B, T]``."""
+    gammas = torch.as_tensor(gamma_or_gammas, dtype=like.dtype, device=like.device)
+    if gammas.dim() == 1:
+        gammas = gammas[:, None]
+    if gammas.dim() > 2 or (gammas.dim() == 2 and (gammas.shape[0] not in (1, like.shape[0])
+                                                   or gammas.shape[1] not in (1, like.shape[1]))):
+        raise ValueError(f"{name} must be a number, [batch] or [batch, time], got shape "
+                         f"{tuple(gammas.shape)} for sessions {tuple(like.shape[:2])}")
+    return gammas.expand(like.shape[:2])

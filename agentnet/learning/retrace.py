@@ -1,0 +1,85 @@
+"""Retrace(lambda) targets for Q-values (Munos et al. 2016, arXiv:1606.02647).
+
+With ``c(t) = lambda min(1, pi(a_t|s_t) / mu(a_t|s_t))`` and ``EQ(t) = sum_a pi(a|s_t) Q(s_t, a)``::
+
+    Qret(t) = r(t) + gamma(t) [EQ(t+1) + c(t+1) (Qret(t+1) - Q(s_{t+1}, a_{t+1}))]   inside
+    Qret(t) = r(t) + gamma(t) EQ_end                                                  at an end
+
+(EQ_end: EQ of the final state after a truncation, 0 after a termination, EQ(t+1) where the
+row ends). lambda = 0 gives expected SARSA's 1-step target.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .checks import as_gammas, check_tensor
+from .generic import get_loss_mask, get_ticks, get_values_for_actions
+from .losses import squared_error
+
+__all__ = ["get_retrace_targets", "get_elementwise_objective"]
+
+
+def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                        target_policy: torch.Tensor, behaviour_log_probs: torch.Tensor,
+                        is_alive: Any = None, gamma_or_gammas: Any = 0.99, lambda_: Any = 1.0,
+                        crop_last: bool = True, end_at_tmax: bool = False,
+                        is_truncated: torch.Tensor | None = None) -> torch.Tensor:
+    """Retrace targets ``Qret``, float ``[B, T]``, computed without gradient (0 at dead ticks;
+    with ``crop_last`` the last tick holds Q(s, a) itself).
+
+    Args:
+        qvalues: float ``[B, T, A]`` (usually a target network's). actions: int64 ``[B, T]``.
+        target_policy: float ``[B, T, A]``, pi's probabilities.
+        behaviour_log_probs: float ``[B, T]``, log mu(a_t | s_t) of the policy that acted.
+        Others as :func:`agentnet.learning.generic.get_n_step_value_reference`.
+    """
+    with torch.no_grad():
+        check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
+        check_tensor("target_policy", target_policy, 3, like=qvalues,
+                     what="[batch, time, n_actions]")
+        expected = (target_policy * qvalues).sum(dim=-1)
+        taken = get_values_for_actions(qvalues, actions)
+        ticks = get_ticks(expected, rewards, is_alive, gamma_or_gammas, crop_last, None,
+                          end_at_tmax, is_truncated)
+        length = ticks.rewards.shape[1]
+        check_tensor("behaviour_log_probs", behaviour_log_probs, 2, like=rewards)
+        ratios = (get_values_for_actions(target_policy, actions).clamp(min=1e-30).log()
+                  - behaviour_log_probs).exp()
+        cs = as_gammas(lambda_, rewards, "lambda_") * ratios.clamp(max=1.0)
+        targets = torch.zeros_like(ticks.rewards)
+        following = torch.zeros_like(ticks.rewards[:, 0])  # Qret(t+1)
+        for t in reversed(range(length)):
+            if t + 1 < rewards.shape[1]:
+                inside = ticks.next_values[:, t] + cs[:, t + 1] * (following - taken[:, t + 1])
+            else:
+                inside = ticks.next_values[:, t]
+            after = torch.where(ticks.goes_on[:, t], inside, ticks.next_values[:, t])
+            following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
+                                    + ticks.gammas[:, t] * after, torch.zeros_like(after))
+            targets[:, t] = following
+        if length < rewards.shape[1]:
+            targets = torch.cat([targets, taken[:, -1:]], dim=1)
+        return targets
+
+
+def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
+                              rewards: torch.Tensor, target_policy: torch.Tensor,
+                              behaviour_log_probs: torch.Tensor, is_alive: Any = None,
+                              qvalues_target: torch.Tensor | None = None,
+                              gamma_or_gammas: Any = 0.99, lambda_: Any = 1.0,
+                              crop_last: bool = True, is_truncated: torch.Tensor | None = None,
+                              loss_function: Callable[..., torch.Tensor] = squared_error
+                              ) -> torch.Tensor:
+    """``loss_function(Qret(t), Q(s_t, a_t))``, float ``[B, T]``, 0 at dead ticks (and the
+    last tick with ``crop_last``); ``Qret`` from :func:`get_retrace_targets` on
+    ``qvalues_target`` (``qvalues`` by default)."""
+    target = qvalues if qvalues_target is None else qvalues_target
+    targets = get_retrace_targets(target, actions, rewards, target_policy, behaviour_log_probs,
+                                  is_alive, gamma_or_gammas, lambda_, crop_last,
+                                  is_truncated=is_truncated)
+    loss = loss_function(targets, get_values_for_actions(qvalues, actions))
+    mask = get_loss_mask(is_alive, rewards, crop_last)
+    return torch.where(mask, loss, torch.zeros_like(loss))

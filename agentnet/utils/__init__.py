@@ -1,0 +1,6 @@
+"""Helpers used across agentnet: copying and re-applying parts of a graph (``clone``), and
+saving agents and training checkpoints safely (``persistence``)."""
+from . import persistence
+from .clone import clone_network, reapply
+
+__all__ = ["clone_network", "reapply", "persistence"]

@@ -1,0 +1,433 @@
+"""Value references of ``agentnet.learning.generic`` against slow, obvious references.
+
+The references below are written from the docstrings and the episode-end contract of
+:class:`agentnet.agent.Sessions` only, never from the library's code: plain Python lists, one
+row and one tick at a time, each tick walking forward through its own episode. The library's
+batched versions must agree with them on random sessions made of whole episodes (terminations,
+truncations, restarts, rows that end mid-episode), for every way of treating the row's end.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+from agentnet.learning.generic import (
+    get_1_step_value_reference,
+    get_generalized_advantages,
+    get_lambda_returns,
+    get_n_step_value_reference,
+)
+
+FAST = settings(max_examples=100, derandomize=True, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+N_STEPS = [1, 2, 3, 5, None]
+LAMBDAS = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
+VALUE = st.floats(-5.0, 5.0, allow_nan=False, allow_infinity=False)
+
+
+# ---------------------------------------------------------------- random sessions
+
+@dataclass
+class Case:
+    """Sessions as plain Python lists ``[B][T]``, plus how the row's end is treated."""
+
+    alive: list[list[bool]]
+    truncated: list[list[bool]]
+    rewards: list[list[float]]
+    values: list[list[float]]
+    gammas: float | list[float] | list[list[float]]   # a number, [B] or [B][T]
+    crop_last: bool
+    after_end: list[float] | None                      # state_values_after_end, [B]
+    end_at_tmax: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rewards), len(self.rewards[0])
+
+    @property
+    def cropped(self) -> bool:
+        """Whether the row's last tick is only a bootstrap value: ``crop_last``, unless
+        ``end_at_tmax`` makes that tick a termination with a reference of its own."""
+        return self.crop_last and not self.end_at_tmax
+
+    def gamma(self, b: int, t: int) -> float:
+        g = self.gammas
+        if isinstance(g, float):
+            return g
+        return g[b] if isinstance(g[b], float) else g[b][t]  # type: ignore[index,return-value]
+
+    def kwargs(self) -> dict:
+        """The library's arguments, as float64 tensors."""
+        f64 = torch.float64
+        return dict(
+            state_values=torch.tensor(self.values, dtype=f64),
+            rewards=torch.tensor(self.rewards, dtype=f64),
+            is_alive=torch.tensor(self.alive),
+            is_truncated=torch.tensor(self.truncated),
+            gamma_or_gammas=(self.gammas if isinstance(self.gammas, float)
+                             else torch.tensor(self.gammas, dtype=f64)),
+            crop_last=self.crop_last,
+            # the library refuses a value after the row when the last tick is cropped
+            state_values_after_end=(None if self.after_end is None
+                                    or (self.crop_last and not self.end_at_tmax)
+                                    else torch.tensor(self.after_end, dtype=f64)),
+            end_at_tmax=self.end_at_tmax,
+        )
+
+
+@st.composite
+def row_structures(draw, length: int, restart: bool = False):
+    """``(alive, truncated)`` for one row: segments of alive ticks, each ended by a
+    termination (one dead final-state tick), a truncation (flag on the last alive tick, then
+    the dead final-state tick) or by the row's end; after a final state, maybe more dead ticks,
+    then a new episode or dead to the end. ``restart`` forces a second episode in the row."""
+    alive: list[bool] = []
+    truncated: list[bool] = []
+    lead = 0 if restart else draw(st.sampled_from([0, 0, 0, 1, 2]))
+    alive += [False] * min(lead, length)
+    truncated += [False] * min(lead, length)
+    while len(alive) < length:
+        first = restart and not any(alive)
+        room = length - len(alive)
+        n_alive = draw(st.integers(1, room - 2 if first else room))
+        alive += [True] * n_alive
+        truncated += [False] * n_alive
+        if len(alive) == length:
+            break                                   # (c) the row ends while the episode goes on
+        truncated[-1] = draw(st.booleans())         # (b) a truncation, else (a) a termination
+        alive.append(False)                         # the final state
+        truncated.append(False)
+        room = length - len(alive)
+        alive += [False] * (n_dead := draw(st.integers(0, room - 1 if first else room)))
+        truncated += [False] * n_dead
+    return alive, truncated
+
+
+@st.composite
+def cases(draw, min_time: int = 2, restart_in_row_0: bool = False) -> Case:
+    batch = draw(st.integers(1, 4))
+    time = draw(st.integers(min_time, 12))
+    rows = [draw(row_structures(time, restart=restart_in_row_0 and b == 0)) for b in range(batch)]
+    floats_bt = st.lists(st.lists(VALUE, min_size=time, max_size=time),
+                         min_size=batch, max_size=batch)
+    unit = st.floats(0.0, 1.0)
+    gammas = draw(st.one_of(
+        unit,
+        st.lists(unit, min_size=batch, max_size=batch),
+        st.lists(st.lists(unit, min_size=time, max_size=time), min_size=batch, max_size=batch)))
+    return Case(
+        alive=[a for a, _ in rows], truncated=[tr for _, tr in rows],
+        rewards=draw(floats_bt), values=draw(floats_bt), gammas=gammas,
+        crop_last=draw(st.booleans()),
+        after_end=draw(st.none() | st.lists(VALUE, min_size=batch, max_size=batch)),
+        end_at_tmax=draw(st.booleans()),
+    )
+
+
+# ---------------------------------------------------------------- the slow references
+
+def walk(case: Case, b: int, t: int, n: int | None) -> tuple[float, int]:
+    """The n-step reference of alive tick t in row b (n None: unbounded) and the number of
+    rewards it summed. Walks forward from t, stopping when the window is full, the episode
+    ends or the row ends, then adds the discounted bootstrap value."""
+    length = case.shape[1]
+    r, v, alive, truncated = case.rewards[b], case.values[b], case.alive[b], case.truncated[b]
+    total, discount, s, steps = 0.0, 1.0, t, 0
+    while True:
+        total += discount * r[s]
+        discount *= case.gamma(b, s)
+        steps += 1
+        if s + 1 == length:                          # past the row (only without crop_last)
+            after = 0.0 if case.after_end is None else case.after_end[b]
+            return total + discount * (0.0 if case.end_at_tmax else after), steps
+        if not alive[s + 1]:                         # the episode ended: s + 1 is its final state
+            return total + discount * (v[s + 1] if truncated[s] else 0.0), steps
+        if case.cropped and s + 1 == length - 1:   # the row ends: its last tick is a bootstrap
+            return total + discount * v[s + 1], steps
+        if n is not None and steps == n:             # the window is full
+            return total + discount * v[s + 1], steps
+        s += 1
+
+
+def has_reference(case: Case, b: int, t: int) -> bool:
+    return case.alive[b][t] and not (case.cropped and t == case.shape[1] - 1)
+
+
+def reference_n_step(case: Case, n: int | None) -> list[list[float]]:
+    batch, length = case.shape
+    out = [[0.0] * length for _ in range(batch)]
+    for b in range(batch):
+        for t in range(length):
+            if has_reference(case, b, t):
+                out[b][t] = walk(case, b, t, n)[0]
+            elif case.alive[b][t]:                   # crop_last: the last tick holds V(T-1)
+                out[b][t] = case.values[b][t]
+    return out
+
+
+def reference_lambda(case: Case, lambda_: float) -> list[list[float]]:
+    """The lambda-weighted mixture of n-step references (not the recursion): weights
+    (1 - lambda) lambda^(n-1) for n < N and the tail lambda^(N-1) on the longest return."""
+    batch, length = case.shape
+    out = reference_n_step(case, 1)
+    for b in range(batch):
+        for t in range(length):
+            if has_reference(case, b, t):
+                longest = walk(case, b, t, None)[1]
+                mix = sum((1 - lambda_) * lambda_ ** (n - 1) * walk(case, b, t, n)[0]
+                          for n in range(1, longest))
+                out[b][t] = mix + lambda_ ** (longest - 1) * walk(case, b, t, longest)[0]
+    return out
+
+
+def reference_gae(case: Case, lambda_: float) -> list[list[float]]:
+    """A(t) = sum_k gamma(t)...gamma(t+k-1) lambda^k delta(t+k) over the rest of the episode,
+    delta(s) = (the 1-step reference of s) - V(s)."""
+    batch, length = case.shape
+    out = [[0.0] * length for _ in range(batch)]
+    for b in range(batch):
+        for t in range(length):
+            if not has_reference(case, b, t):
+                continue
+            weight = 1.0
+            for s in range(t, t + walk(case, b, t, None)[1]):
+                out[b][t] += weight * (walk(case, b, s, 1)[0] - case.values[b][s])
+                weight *= case.gamma(b, s) * lambda_
+    return out
+
+
+def checked(case: Case) -> list[list[bool]]:
+    """Every tick is compared."""
+    batch, length = case.shape
+    return [[True] * length for _ in range(batch)]
+
+
+def close(actual: torch.Tensor, expected: list[list[float]], case: Case) -> None:
+    mask = torch.tensor(checked(case))
+    assert_close(actual[mask], torch.tensor(expected, dtype=torch.float64)[mask])
+
+
+# ---------------------------------------------------------------- library == reference
+
+@FAST
+@given(case=cases(), n=st.sampled_from(N_STEPS))
+def test_n_step_reference_matches_brute_force(case, n):
+    close(get_n_step_value_reference(**case.kwargs(), n_steps=n), reference_n_step(case, n), case)
+
+
+@FAST
+@given(case=cases())
+def test_1_step_reference_matches_brute_force(case):
+    close(get_1_step_value_reference(**case.kwargs()), reference_n_step(case, 1), case)
+
+
+@FAST
+@given(case=cases(), lambda_=LAMBDAS)
+def test_lambda_returns_are_the_mixture_of_n_step_references(case, lambda_):
+    returns = get_lambda_returns(**case.kwargs(), lambda_=lambda_)
+    close(returns, reference_lambda(case, lambda_), case)
+
+
+@FAST
+@given(case=cases(), lambda_=LAMBDAS)
+def test_generalized_advantages_match_brute_force(case, lambda_):
+    advantages = get_generalized_advantages(**case.kwargs(), lambda_=lambda_)
+    close(advantages, reference_gae(case, lambda_), case)
+    # A + V is the lambda-return wherever the session is alive (the cropped last tick too: 0 + V)
+    kwargs = case.kwargs()
+    alive = kwargs["is_alive"]
+    returns = get_lambda_returns(**kwargs, lambda_=lambda_)
+    assert_close((advantages + kwargs["state_values"])[alive], returns[alive])
+
+
+@pytest.mark.parametrize("crop_last", [
+    False,
+    True,
+])
+def test_lambda_as_a_tensor_equals_the_number(crop_last):
+    values, rewards = torch.randn(2, 5, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    for fn in (get_lambda_returns, get_generalized_advantages):
+        number = fn(values, rewards, lambda_=0.7, crop_last=crop_last)
+        for lambda_ in (torch.full((2,), 0.7, dtype=torch.float64),
+                        torch.full((2, 5), 0.7, dtype=torch.float64)):
+            assert_close(fn(values, rewards, lambda_=lambda_, crop_last=crop_last), number)
+
+
+@FAST
+@given(case=cases())
+def test_missing_masks_mean_always_alive_and_never_truncated(case):
+    batch, length = case.shape
+    case = replace(case, alive=[[True] * length] * batch, truncated=[[False] * length] * batch)
+    kwargs = case.kwargs()
+    del kwargs["is_alive"], kwargs["is_truncated"]
+    close(get_n_step_value_reference(**kwargs, n_steps=2), reference_n_step(case, 2), case)
+    close(get_lambda_returns(**kwargs, lambda_=0.5), reference_lambda(case, 0.5), case)
+
+
+# ---------------------------------------------------------------- episode boundaries
+
+ALL_REFERENCES = [
+    *[pytest.param(lambda kw, n=n: get_n_step_value_reference(**kw, n_steps=n), id=f"n={n}")
+      for n in N_STEPS],
+    pytest.param(lambda kw: get_1_step_value_reference(**kw), id="1-step"),
+    pytest.param(lambda kw: get_lambda_returns(**kw, lambda_=0.8), id="lambda"),
+    pytest.param(lambda kw: get_generalized_advantages(**kw, lambda_=0.8), id="gae"),
+]
+
+
+@pytest.mark.parametrize("reference", ALL_REFERENCES)
+@settings(FAST, max_examples=30)
+@given(case=cases(min_time=3, restart_in_row_0=True), data=st.data())
+def test_no_return_crosses_an_episode_start(reference, case, data):
+    """Changing everything of row 0 from a later episode's first tick on (rewards, values,
+    gammas, the value after the row) changes nothing before it, nor any other row."""
+    alive = case.alive[0]
+    start = data.draw(st.sampled_from(
+        [t for t in range(1, len(alive)) if alive[t] and not alive[t - 1]]))
+    bump = data.draw(st.lists(st.floats(10.0, 100.0), min_size=3, max_size=3))
+
+    def changed(row: list[float], by: float) -> list[float]:
+        return row[:start] + [x + by for x in row[start:]]
+
+    gammas = case.gammas
+    if isinstance(gammas, list) and isinstance(gammas[0], list):
+        gammas = [gammas[0][:start] + [1.0 - g for g in gammas[0][start:]], *gammas[1:]]
+    other = replace(
+        case, rewards=[changed(case.rewards[0], bump[0]), *case.rewards[1:]],
+        values=[changed(case.values[0], bump[1]), *case.values[1:]], gammas=gammas,
+        after_end=None if case.after_end is None else [bump[2], *case.after_end[1:]])
+    before, after = reference(case.kwargs()), reference(other.kwargs())
+    assert_close(after[0, :start], before[0, :start], rtol=1e-12, atol=1e-12)
+    assert_close(after[1:], before[1:], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("reference", ALL_REFERENCES)
+@settings(FAST, max_examples=30)
+@given(case=cases())
+def test_dead_ticks_get_zero(reference, case):
+    out = reference(case.kwargs())
+    dead = ~torch.tensor(case.alive) & torch.tensor(checked(case))
+    assert torch.equal(out[dead], torch.zeros_like(out[dead]))
+
+
+@pytest.mark.parametrize("reference", ALL_REFERENCES)
+def test_a_dead_last_tick_gets_zero_with_crop_last(reference):
+    values = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
+    out = reference(dict(state_values=values, rewards=torch.zeros(1, 2, dtype=torch.float64),
+                         is_alive=torch.tensor([[True, False]])))
+    assert out[0, 1] == 0
+
+
+# ---------------------------------------------------------------- shape errors
+
+def _sessions(batch=2, time=3):
+    return torch.zeros(batch, time), torch.ones(batch, time)
+
+
+@pytest.mark.parametrize("fn", [
+    get_n_step_value_reference, get_1_step_value_reference, get_lambda_returns,
+    get_generalized_advantages])
+@pytest.mark.parametrize("change, match", [
+    (dict(rewards=torch.ones(3)), r"rewards must be \[batch, time\], got shape \(3,\)"),
+    (dict(rewards=torch.ones(2, 3, 1)), r"rewards must be \[batch, time\], got shape \(2, 3, 1\)"),
+    (dict(state_values=torch.zeros(3)), r"state_values must be \[batch, time\].*got shape \(3,\)"),
+    (dict(state_values=torch.zeros(1, 3)), r"state_values must be .*\(2, 3\), got shape \(1, 3\)"),
+    (dict(state_values=torch.zeros(2, 4)), r"state_values must be .*\(2, 3\), got shape \(2, 4\)"),
+    (dict(is_alive=torch.ones(2, 2, dtype=torch.bool)), r"is_alive must be .*got shape \(2, 2\)"),
+    (dict(is_truncated=torch.zeros(3, dtype=torch.bool)), r"is_truncated must be .*shape \(3,\)"),
+    (dict(gamma_or_gammas=torch.ones(2, 2)), r"gamma_or_gammas must be a number, \[batch\] or"),
+    (dict(gamma_or_gammas=torch.ones(3)), r"gamma_or_gammas must be a number, \[batch\] or"),
+    (dict(gamma_or_gammas=torch.ones(2, 3, 1)), r"gamma_or_gammas must be a number"),
+    (dict(state_values_after_end=torch.ones(2, 1), crop_last=False),
+     r"state_values_after_end must be \[batch\], got shape \(2, 1\)"),
+])
+def test_shape_errors_name_the_argument_and_the_shapes(fn, change, match):
+    values, rewards = _sessions()
+    with pytest.raises(ValueError, match=match):
+        fn(**{"state_values": values, "rewards": rewards, **change})
+
+
+def test_state_values_after_end_of_another_batch_is_a_clear_error():
+    values, rewards = _sessions()
+    with pytest.raises(ValueError, match=r"state_values_after_end must be \[batch\]"):
+        get_n_step_value_reference(values, rewards, crop_last=False,
+                                   state_values_after_end=torch.ones(3))
+
+
+@pytest.mark.parametrize("fn", [get_lambda_returns, get_generalized_advantages])
+def test_lambda_of_a_wrong_shape_is_a_clear_error(fn):
+    values, rewards = _sessions()
+    with pytest.raises(ValueError, match=r"lambda_ must be a number, \[batch\] or \[batch, time\]"):
+        fn(values, rewards, lambda_=torch.ones(5), crop_last=False)
+
+
+# ---------------------------------------------------------------- gradients
+
+def reference_jacobian_product(case: Case, reference, weights: list[list[float]]):
+    """d(sum weights * reference)/d(state_values) from the brute force: every reference is
+    linear in the values, so the derivative by V[b][j] is the reference of the unit V e_j with
+    zero rewards and zero value after the row."""
+    batch, length = case.shape
+    grads = [[0.0] * length for _ in range(batch)]
+    for b in range(batch):
+        for j in range(length):
+            unit = [[float(bb == b and t == j) for t in range(length)] for bb in range(batch)]
+            zero = [[0.0] * length for _ in range(batch)]
+            after = None if case.after_end is None else [0.0] * batch
+            out = reference(replace(case, values=unit, rewards=zero, after_end=after))
+            grads[b][j] = sum(weights[b][t] * out[b][t] for t in range(length))
+    return grads
+
+
+@pytest.mark.parametrize("name", ["n=3", "n=None", "lambda", "gae"])
+@settings(FAST, max_examples=30)
+@given(case=cases(), data=st.data())
+def test_gradients_reach_exactly_the_values_bootstrapped_from(name, case, data):
+    library, reference = {
+        "n=3": (lambda kw: get_n_step_value_reference(**kw, n_steps=3),
+                lambda c: reference_n_step(c, 3)),
+        "n=None": (lambda kw: get_n_step_value_reference(**kw, n_steps=None),
+                   lambda c: reference_n_step(c, None)),
+        "lambda": (lambda kw: get_lambda_returns(**kw, lambda_=0.6),
+                   lambda c: reference_lambda(c, 0.6)),
+        "gae": (lambda kw: get_generalized_advantages(**kw, lambda_=0.6),
+                lambda c: reference_gae(c, 0.6)),
+    }[name]
+    batch, length = case.shape
+    weights = data.draw(st.lists(st.lists(VALUE, min_size=length, max_size=length),
+                                 min_size=batch, max_size=batch))
+    weights = [[w * ok for w, ok in zip(*rows)] for rows in zip(weights, checked(case))]
+    kwargs = case.kwargs()
+    values = kwargs["state_values"].requires_grad_()
+    (library(kwargs) * torch.tensor(weights, dtype=torch.float64)).sum().backward()
+    close(values.grad, reference_jacobian_product(case, reference, weights), case)
+
+
+def test_gradients_on_a_hand_made_row():
+    """Row: ticks 0-1 an episode truncated at 1 (final state 2), ticks 3-4 an episode that
+    terminates (final state 5), ticks 6-7 dead, 8-9 an episode cut by the row's end."""
+    alive = torch.tensor([[1, 1, 0, 1, 1, 0, 0, 0, 1, 1]], dtype=torch.bool)
+    truncated = torch.zeros(1, 10, dtype=torch.bool)
+    truncated[0, 1] = True
+    rewards = torch.ones(1, 10, dtype=torch.float64)
+    for fn in (lambda v: get_n_step_value_reference(v, rewards, alive, n_steps=1,
+                                                    gamma_or_gammas=0.9, is_truncated=truncated),
+               lambda v: get_lambda_returns(v, rewards, alive, gamma_or_gammas=0.9,
+                                            is_truncated=truncated)):
+        values = torch.ones(1, 10, dtype=torch.float64, requires_grad=True)
+        fn(values).sum().backward()
+        grad = values.grad[0]
+        assert (grad[[1, 2, 4, 9]] != 0).all(), grad   # bootstrapped from (9: crop_last's V(T-1))
+        assert (grad[[0, 3, 5, 6, 7, 8]] == 0).all(), grad  # never bootstrapped from
+    # GAE also subtracts V(t) at every alive tick that gets an advantage
+    values = torch.ones(1, 10, dtype=torch.float64, requires_grad=True)
+    get_generalized_advantages(values, rewards, alive, gamma_or_gammas=0.9,
+                               is_truncated=truncated).sum().backward()
+    grad = values.grad[0]
+    assert (grad[[0, 1, 2, 3, 4, 8, 9]] != 0).all(), grad   # 9: delta(8) bootstraps from it
+    assert (grad[[5, 6, 7]] == 0).all(), grad
