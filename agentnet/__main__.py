@@ -1,12 +1,15 @@
 """The main job: ``python -m agentnet`` (or the ``agentnet`` command).
 
-``agentnet demo`` builds the seed's minimal Q-learning agent and a GRU agent, plays batched
-sessions of native CartPole with each and prints what they saw: the fields' shapes, the mean
-session length and the rollout speed in environment steps per second.
+``agentnet train [EXAMPLE]`` (the default) trains an example agent on batched native
+CartPole, printing its progress, then evaluates it greedily on 100 fresh episodes.
+``agentnet list`` lists the examples. ``agentnet demo`` builds the seed's minimal Q-learning
+agent and a GRU agent, plays native CartPole with each and prints what they saw: the fields'
+shapes, the mean session length and the rollout speed in environment steps per second.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 
@@ -61,23 +64,57 @@ def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> 
           f"({batch_size} sessions x {length} ticks in {seconds * 1000:.0f} ms, with autograd)")
 
 
+EXAMPLES = {
+    "cartpole_a2c": "n-step advantage actor-critic on batched native CartPole",
+    "cartpole_nstep_q": "n-step Q-learning on batched native CartPole, no replay",
+}
+
+
+def train(example: str, steps: int | None, seed: int) -> dict:
+    """Run an example's ``main`` (it prints its progress and its evaluation)."""
+    import importlib
+
+    module = importlib.import_module(f"agentnet.examples.{example}")
+    print(f"agentnet train {example}: {EXAMPLES[example]}")
+    return module.main(total_steps=steps, seed=seed)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="agentnet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command")
+    train_parser = commands.add_parser("train", help="train an example agent (the default)")
+    train_parser.add_argument("example", nargs="?", default="cartpole_a2c",
+                              choices=sorted(EXAMPLES))
+    train_parser.add_argument("--steps", type=int, default=None,
+                              help="environment steps (the example's default if not given)")
+    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--threads", type=int, default=1,
+                              help="torch threads (1 is fastest for these small networks)")
+    commands.add_parser("list", help="list the examples")
     demo = commands.add_parser("demo", help="play native CartPole with two untrained agents")
     demo.add_argument("--batch-size", type=int, default=256, help="sessions played at once")
     demo.add_argument("--length", type=int, default=100, help="ticks per session")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--threads", type=int, default=1, help="torch threads")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in {*commands.choices, "-h", "--help"}:
+        argv = ["train", *argv]  # training the default example is the main job
     args = parser.parse_args(argv)
-    if args.command is None:  # the demo is the default job
-        args = parser.parse_args(["demo", *(argv or [])])
-    torch.manual_seed(args.seed)
-    print(f"agentnet demo: native CartPole, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    describe_sessions("minimal Q agent (the seed's)", build_minimal_agent(),
-                      args.batch_size, args.length)
-    describe_sessions("GRU Q agent", build_gru_agent(), args.batch_size, args.length)
+    if args.command == "list":
+        for name, description in EXAMPLES.items():
+            print(f"{name:<20} {description}")
+    elif args.command == "train":
+        torch.set_num_threads(args.threads)
+        train(args.example, args.steps, args.seed)
+    else:
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(args.seed)
+        print(f"agentnet demo: native CartPole, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads")
+        describe_sessions("minimal Q agent (the seed's)", build_minimal_agent(),
+                          args.batch_size, args.length)
+        describe_sessions("GRU Q agent", build_gru_agent(), args.batch_size, args.length)
 
 
 if __name__ == "__main__":

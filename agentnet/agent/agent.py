@@ -59,6 +59,7 @@ class Agent(nn.Module):
         self._check_layers()
         outputs = self.action_layers + self.state_layers + self.policy_layers
         self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
+        self._extended_plans: dict[tuple[Layer, ...], GraphPlan] = {}
         self.layers = register_layers(get_all_layers(outputs))
 
     def _check_layers(self) -> None:
@@ -200,6 +201,7 @@ class Agent(nn.Module):
                      initial_env_states: Sequence[torch.Tensor] | None = None,
                      initial_observations: Any = None, initial_hidden: Any = None,
                      continue_from: Sessions | None = None,
+                     additional_outputs: Sequence[Layer] = (),
                      experience_replay: bool = False, **flags: Any) -> Sessions:
         """Play ``session_length`` ticks in a batch of sessions, differentiably.
 
@@ -214,6 +216,9 @@ class Agent(nn.Module):
             continue_from: earlier sessions of this agent and environment to go on from: their
                 ``next_env_states``, ``next_observations`` and last memories (detached: no
                 gradient flows back into them). Replaces the three arguments above.
+            additional_outputs: more layers to record every tick, e.g. a target network's
+                Q-values (computed from the same observations and previous memories); they
+                come back in ``sessions.additional_outputs``, ``[B, T, ...]`` each.
             experience_replay: replaying recorded sessions belongs to the session pools,
                 which are not built yet: True raises NotImplementedError for now.
             **flags: passed to every layer at every tick (``greedy=True``...).
@@ -251,7 +256,7 @@ class Agent(nn.Module):
         memories = self._memory_list(initial_hidden, observations[0].shape[0])
 
         n_actions, n_states = len(self.action_layers), len(self.state_layers)
-        plan = self._plan
+        plan = self._plan_with(as_layer_list(additional_outputs, "additional_outputs"))
         # memory restarts where a new episode begins: a dead tick followed by an alive one
         restart_memory = bool(memories) and env.autoreset
         memory_views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
@@ -273,6 +278,16 @@ class Agent(nn.Module):
                             outputs[n_actions + n_states:], rewards, is_alive))
             states, observations = new_states, new_observations
         return self._stack_sessions(records, env, states, observations)
+
+    def _plan_with(self, additional_outputs: list[Layer]) -> GraphPlan:
+        """The tick's plan, extended with more outputs (plans are made once per set)."""
+        if not additional_outputs:
+            return self._plan
+        key = tuple(additional_outputs)
+        if key not in self._extended_plans:
+            self._extended_plans[key] = GraphPlan(self._plan.outputs + additional_outputs,
+                                                  self._plan.given)
+        return self._extended_plans[key]
 
     def _check_environment(self, env: BaseEnvironment) -> None:
         if len(env.observation_shapes) != len(self.observation_layers):
@@ -305,7 +320,8 @@ class Agent(nn.Module):
         def stack(index: int) -> list[torch.Tensor]:
             return [torch.stack(seq, dim=1) for seq in zip(*(r[index] for r in records))]
 
-        env_states, observations, memories, actions, policy = (stack(i) for i in range(5))
+        env_states, observations, memories, actions, outputs = (stack(i) for i in range(5))
+        policy, additional = outputs[:len(self.policy_layers)], outputs[len(self.policy_layers):]
         is_alive = torch.stack([r[6] for r in records], dim=1)
         # which ends were time limits, asked once for all ticks: the state after tick t is
         # env_states[:, t + 1], or next_states after the last tick
@@ -324,6 +340,7 @@ class Agent(nn.Module):
             is_truncated=is_truncated,
             next_env_states=next_states,
             next_observations=next_observations,
+            additional_outputs=additional,
         )
 
 

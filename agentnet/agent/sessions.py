@@ -1,7 +1,7 @@
 """Named containers for what an agent did: one tick (:class:`Reaction`) or whole sessions."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 import torch
@@ -63,6 +63,8 @@ class Sessions:
         next_env_states, next_observations: lists of ``[B, ...]``, where the environment was
             left after the last tick: ``get_sessions(env, continue_from=sessions)`` goes on
             from there.
+        additional_outputs: ``[B, T, ...]`` per layer given to ``get_sessions`` as
+            ``additional_outputs`` (e.g. a target network's Q-values).
     """
 
     env_states: Any
@@ -75,6 +77,7 @@ class Sessions:
     is_truncated: torch.Tensor
     next_env_states: list[torch.Tensor]
     next_observations: list[torch.Tensor]
+    additional_outputs: list[torch.Tensor] = field(default_factory=list)
 
     @property
     def batch_size(self) -> int:

@@ -24,21 +24,21 @@ from agentnet.resolver import EpsilonGreedyResolver
 
 @dataclass
 class Config:
-    total_steps: int = 120_000
+    total_steps: int = 256_000
     """environment steps to train for (sessions x ticks)"""
-    n_sessions: int = 32
+    n_sessions: int = 16
     """sessions played in parallel"""
-    session_length: int = 16
+    session_length: int = 8
     """ticks per iteration (one optimizer step each)"""
-    n_steps: int = 4
+    n_steps: int = 8
     """the n of n-step Q-learning"""
-    gamma: float = 0.99
-    """discount"""
+    gamma: float = 0.95
+    """discount (0.99 learns too, but less steadily without a replay buffer)"""
     learning_rate: float = 2e-3
-    """Adam's step size"""
-    epsilon_start: float = 0.5
+    """Adam's step size at the start, annealed linearly to 0"""
+    epsilon_start: float = 1.0
     """exploration at the start ..."""
-    epsilon_end: float = 0.02
+    epsilon_end: float = 0.05
     """... decaying linearly to this value ..."""
     epsilon_decay_fraction: float = 0.5
     """... over this fraction of training"""
@@ -74,10 +74,12 @@ def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> d
     sessions = None
     steps_per_iteration = config.n_sessions * config.session_length
     for step in range(0, config.total_steps, steps_per_iteration):
-        # --- exploration schedule (plumbing) ---
+        # --- schedules (plumbing): exploration decays, then the step size anneals ---
         progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
         resolver.epsilon.set_value(config.epsilon_start
                                    + progress * (config.epsilon_end - config.epsilon_start))
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * (1 - step / config.total_steps)
         # --- the algorithm: play on, then one n-step Q-learning step on what was played ---
         sessions = agent.get_sessions(env, config.session_length, continue_from=sessions)
         elementwise = qlearning.get_elementwise_objective(
