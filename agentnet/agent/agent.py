@@ -10,6 +10,7 @@ from torch import nn
 from ..environment.base import BaseEnvironment
 from ..layers.base import InputLayer, Layer, check_flags, format_shape
 from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, get_all_params, register_layers
+from .replay import replay_sessions
 from .sessions import Reaction, Sessions
 
 __all__ = ["Agent", "MDPAgent"]
@@ -59,7 +60,7 @@ class Agent(nn.Module):
         self._check_layers()
         outputs = self.action_layers + self.state_layers + self.policy_layers
         self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
-        self._extended_plans: dict[tuple[Layer, ...], GraphPlan] = {}
+        self._extended_plans: dict[tuple[Any, ...], GraphPlan] = {}
         self.layers = register_layers(get_all_layers(outputs))
 
     def _check_layers(self) -> None:
@@ -202,7 +203,8 @@ class Agent(nn.Module):
                      initial_observations: Any = None, initial_hidden: Any = None,
                      continue_from: Sessions | None = None,
                      additional_outputs: Sequence[Layer] = (),
-                     experience_replay: bool = False, **flags: Any) -> Sessions:
+                     experience_replay: bool = False, burn_in: int = 0,
+                     **flags: Any) -> Sessions:
         """Play ``session_length`` ticks in a batch of sessions, differentiably.
 
         Args:
@@ -219,19 +221,29 @@ class Agent(nn.Module):
             additional_outputs: more layers to record every tick, e.g. a target network's
                 Q-values (computed from the same observations and previous memories); they
                 come back in ``sessions.additional_outputs``, ``[B, T, ...]`` each.
-            experience_replay: replaying recorded sessions belongs to the session pools,
-                which are not built yet: True raises NotImplementedError for now.
+            experience_replay: ``environment`` is a
+                :class:`~agentnet.environment.SessionPoolEnvironment` or
+                :class:`~agentnet.environment.SessionBatchEnvironment`: replay its recorded
+                observations, force its recorded actions through the action layers and
+                recompute policy and memories with today's weights, starting from the
+                memories that preceded each session (``initial_hidden`` overrides them).
+            burn_in: with ``experience_replay``, the first ``burn_in`` ticks only refresh the
+                memory, without gradient, and are left out of the result.
             **flags: passed to every layer at every tick (``greedy=True``...).
 
         Returns:
             :class:`~agentnet.agent.Sessions`, every field ``[B, T, ...]``; policy and
             memories carry gradients to the agent's parameters.
         """
-        if experience_replay:
-            raise NotImplementedError(
-                "experience_replay=True needs SessionPoolEnvironment, which is not built yet")
         if flags:
             check_flags(flags, self._plan.layers, "Agent.get_sessions")
+        if experience_replay:
+            return replay_sessions(self, environment, burn_in, initial_hidden,
+                                   as_layer_list(additional_outputs, "additional_outputs"), flags)
+        if not isinstance(environment, BaseEnvironment):
+            raise TypeError(f"get_sessions: {type(environment).__name__} is not a "
+                            f"BaseEnvironment; to replay recorded sessions pass "
+                            f"experience_replay=True")
         env = environment
         self._check_environment(env)
         prev_alive = None
@@ -261,13 +273,16 @@ class Agent(nn.Module):
         restart_memory = bool(memories) and env.autoreset
         memory_views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
         records: list[tuple[Any, ...]] = []
-        for _ in range(session_length):
+        initial_memories = memories
+        for t in range(session_length):
             is_alive = env.get_is_alive(states)
             if restart_memory:
                 if prev_alive is not None:
                     first = is_alive & ~prev_alive
                     memories = [m.masked_fill(first.view(view), 0)
                                 for m, view in zip(memories, memory_views)]
+                    if t == 0:
+                        initial_memories = memories
                 prev_alive = is_alive
             outputs = plan(observations + memories, flags)
             actions = outputs[:n_actions]
@@ -277,7 +292,7 @@ class Agent(nn.Module):
             records.append((states, observations, memories, actions,
                             outputs[n_actions + n_states:], rewards, is_alive))
             states, observations = new_states, new_observations
-        return self._stack_sessions(records, env, states, observations)
+        return self._stack_sessions(records, env, states, observations, initial_memories)
 
     def _plan_with(self, additional_outputs: list[Layer]) -> GraphPlan:
         """The tick's plan, extended with more outputs (plans are made once per set)."""
@@ -312,8 +327,8 @@ class Agent(nn.Module):
                                  f"{layer.output_dtype}")
 
     def _stack_sessions(self, records: list[tuple[Any, ...]], env: BaseEnvironment,
-                        next_states: list[torch.Tensor], next_observations: list[torch.Tensor]
-                        ) -> Sessions:
+                        next_states: list[torch.Tensor], next_observations: list[torch.Tensor],
+                        initial_memories: list[torch.Tensor]) -> Sessions:
         if not records:
             raise ValueError("get_sessions: session_length must be at least 1")
 
@@ -341,6 +356,7 @@ class Agent(nn.Module):
             next_env_states=next_states,
             next_observations=next_observations,
             additional_outputs=additional,
+            initial_agent_states=initial_memories,
         )
 
 

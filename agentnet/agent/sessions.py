@@ -65,6 +65,8 @@ class Sessions:
             from there.
         additional_outputs: ``[B, T, ...]`` per layer given to ``get_sessions`` as
             ``additional_outputs`` (e.g. a target network's Q-values).
+        initial_agent_states: ``[B, ...]`` per memory, what entered tick 0 (after a restart
+            at tick 0, if any): what a replay of these sessions starts from.
     """
 
     env_states: Any
@@ -78,6 +80,7 @@ class Sessions:
     next_env_states: list[torch.Tensor]
     next_observations: list[torch.Tensor]
     additional_outputs: list[torch.Tensor] = field(default_factory=list)
+    initial_agent_states: list[torch.Tensor] = field(default_factory=list)
 
     @property
     def batch_size(self) -> int:

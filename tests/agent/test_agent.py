@@ -217,8 +217,3 @@ def test_environment_mismatch_is_reported_before_the_rollout():
     agent = Agent(obs, None, q, GreedyResolver(q))
     with pytest.raises(ValueError, match=r"\(None, 4\).*'observation' expects \(None, 3\)"):
         agent.get_sessions(CartPole(), 5)
-
-
-def test_experience_replay_is_not_yet_available():
-    with pytest.raises(NotImplementedError, match="SessionPoolEnvironment"):
-        stairs_agent().get_sessions(Stairs(), 3, experience_replay=True)

@@ -1,0 +1,61 @@
+"""A sum tree over priorities: proportional sampling and updates in O(log capacity)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["SumTree"]
+
+
+class SumTree:
+    """Priorities of ``capacity`` items in a binary tree whose nodes hold their subtree's sum.
+
+    Every operation is batched: updating ``k`` leaves or drawing ``k`` samples costs
+    ``log2(capacity)`` steps of batched tensor operations, on the tree's device. The sums are
+    kept in float64.
+
+    >>> tree = SumTree(4)
+    >>> tree.update(torch.tensor([0, 2]), torch.tensor([1.0, 3.0]))
+    >>> float(tree.total), tree.sample(torch.tensor([0.5, 1.5, 3.9]))
+    (4.0, tensor([0, 2, 2]))
+    """
+
+    def __init__(self, capacity: int, device: Any = None):
+        if capacity < 1:
+            raise ValueError(f"SumTree: capacity must be positive, got {capacity}")
+        self.capacity = capacity
+        self.leaves = 1 << (capacity - 1).bit_length()          # a power of two >= capacity
+        self.depth = self.leaves.bit_length() - 1
+        self.nodes = torch.zeros(2 * self.leaves, dtype=torch.float64, device=device)
+
+    @property
+    def total(self) -> torch.Tensor:
+        """The sum of all priorities, a float64 scalar tensor."""
+        return self.nodes[1]
+
+    def __getitem__(self, indices: torch.Tensor) -> torch.Tensor:
+        """The priorities of ``indices`` (int64 ``[k]``)."""
+        return self.nodes[self.leaves + indices]
+
+    def update(self, indices: torch.Tensor, priorities: torch.Tensor) -> None:
+        """Set the priorities (non-negative, ``[k]``) of ``indices`` (int64 ``[k]``); for a
+        repeated index the last value wins."""
+        indices = indices.to(self.nodes.device, torch.int64)
+        nodes = self.leaves + indices
+        self.nodes[nodes] = priorities.to(self.nodes)
+        for _ in range(self.depth):
+            nodes = torch.unique(nodes // 2)
+            self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
+
+    def sample(self, masses: torch.Tensor) -> torch.Tensor:
+        """The item where each cumulative mass in ``[0, total)`` falls: int64 ``[k]``."""
+        masses = masses.to(self.nodes)
+        nodes = torch.ones_like(masses, dtype=torch.int64)
+        for _ in range(self.depth):
+            left = self.nodes[2 * nodes]
+            right = masses >= left
+            masses = torch.where(right, masses - left, masses)
+            nodes = 2 * nodes + right
+        # rounding may step onto an empty leaf past the end: stay on the last item
+        return (nodes - self.leaves).clamp_(max=self.capacity - 1)
