@@ -40,7 +40,8 @@ class TMaze(BaseEnvironment):
                  autoreset: bool = False):
         if corridor_length < 1:
             raise ValueError(f"TMaze: corridor_length must be positive, got {corridor_length}")
-        self.batch_size, self.corridor_length, self.autoreset = batch_size, corridor_length, autoreset
+        self.batch_size, self.corridor_length = batch_size, corridor_length
+        self.autoreset = autoreset
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item())
         self._generator = torch.Generator().manual_seed(seed)

@@ -59,7 +59,8 @@ def test_forced_actions_are_the_recorded_ones_and_reach_the_policy_graph():
     replayed = agent.get_sessions(batch, experience_replay=True)
     assert torch.equal(replayed.actions, batch.actions[0])
     qvalues, chosen_q = replayed.policy
-    torch.testing.assert_close(chosen_q[..., 0], qvalues.gather(2, batch.actions[0][..., None])[..., 0])
+    expected = qvalues.gather(2, batch.actions[0][..., None])[..., 0]
+    torch.testing.assert_close(chosen_q[..., 0], expected)
 
 
 def test_burn_in_refreshes_memory_without_gradient():
