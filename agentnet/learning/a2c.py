@@ -65,6 +65,11 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
 
     Returns:
         float ``[B, T]`` (or two), 0 at dead ticks and, with ``crop_last``, the last tick.
+
+    >>> probs, values = torch.full((1, 3, 2), 0.5), torch.zeros(1, 3)
+    >>> get_elementwise_objective(probs, values, torch.zeros(1, 3, dtype=torch.int64),
+    ...                           torch.ones(1, 3), gamma_or_gammas=1.0)
+    tensor([[1.6931, 1.6931, 0.0000]])
     """
     log_policy = as_log_policy(policy, treat_policy_as_logpolicy)
     check_tensor("state_values", state_values, 2, like=log_policy, floating=True)

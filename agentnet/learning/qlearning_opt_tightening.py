@@ -75,6 +75,11 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
         n_steps: K, how far the bounds look. gamma: a number in (0, 1].
         lambda_constr: the weight of bound violations.
         qvalues_target: Q-values the reference and the bounds use (``qvalues`` by default).
+
+    >>> q = torch.zeros(1, 3, 2)   # Q = 0 violates lower bounds (rewards of 1) and upper ones
+    >>> get_elementwise_objective(q, torch.zeros(1, 3, dtype=torch.int64), torch.ones(1, 3),
+    ...                           n_steps=2, gamma=1.0, lambda_constr=1.0)
+    tensor([[5., 3., 0.]])
     """
     target = (qvalues if qvalues_target is None else qvalues_target).detach()
     lower, upper = get_bounds(target, actions, rewards, is_alive, n_steps, gamma,

@@ -35,6 +35,12 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
         target_policy: float ``[B, T, A]``, pi's probabilities.
         behaviour_log_probs: float ``[B, T]``, log mu(a_t | s_t) of the policy that acted.
         Others as :func:`agentnet.learning.generic.get_n_step_value_reference`.
+
+    >>> q, pi = torch.zeros(1, 3, 2), torch.full((1, 3, 2), 0.5)
+    >>> get_retrace_targets(q, torch.zeros(1, 3, dtype=torch.int64), torch.ones(1, 3), pi,
+    ...                     torch.log(torch.full((1, 3), 0.5)), gamma_or_gammas=1.0,
+    ...                     crop_last=False)
+    tensor([[3., 2., 1.]])
     """
     with torch.no_grad():
         check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)

@@ -46,7 +46,11 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
         clip_rho, clip_c: the truncation levels rho_bar and c_bar; lambda_: trace decay.
         Others as :func:`agentnet.learning.generic.get_n_step_value_reference`.
 
-    With pi = mu (log_rhos 0) and no clipping, vs is the whole-session return.
+    With pi = mu (log_rhos 0) and no clipping, vs is the whole-session return:
+
+    >>> get_vtrace_targets(torch.zeros(1, 3), torch.ones(1, 3), torch.zeros(1, 3),
+    ...                    gamma_or_gammas=1.0, crop_last=False)
+    (tensor([[3., 2., 1.]]), tensor([[3., 2., 1.]]))
     """
     with torch.no_grad():
         ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
