@@ -9,10 +9,13 @@ shapes, the mean session length and the rollout speed in environment steps per s
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import layers as L
@@ -70,13 +73,52 @@ EXAMPLES = {
 }
 
 
-def train(example: str, steps: int | None, seed: int) -> dict:
+def train(example: str, steps: int | None, seed: int, out: str | None = None) -> dict:
     """Run an example's ``main`` (it prints its progress and its evaluation)."""
-    import importlib
-
     module = importlib.import_module(f"agentnet.examples.{example}")
     print(f"agentnet train {example}: {EXAMPLES[example]}")
-    return module.main(total_steps=steps, seed=seed)
+    return module.main(total_steps=steps, seed=seed, out_dir=out)
+
+
+def resume(directory: str, steps: int | None) -> dict:
+    """Go on with the run saved in ``directory``, exactly where it stopped."""
+    from .utils import RunDirectory
+
+    example, config = RunDirectory.read_settings(directory)
+    if steps is not None:
+        config["total_steps"] = steps
+    print(f"agentnet: resuming {example} from {directory}")
+    return importlib.import_module(example).main(out_dir=directory, resume=True, **config)
+
+
+def evaluate(directory: str, episodes: int, seed: int) -> None:
+    """Play the agent saved in ``directory`` greedily on the real Gymnasium environment."""
+    import gymnasium
+
+    from .utils import RunDirectory, persistence
+
+    example, config = RunDirectory.read_settings(directory)
+    module = importlib.import_module(example)
+    agent = module.build_agent(module.Config(**config))
+    persistence.load(agent, Path(directory) / "checkpoint.safetensors")
+    react = agent.get_react_function(greedy=True)
+    env = gymnasium.make(module.GYMNASIUM_ID)
+    returns = []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=seed + episode)
+        memory, total, done = None, 0.0, False
+        while not done:
+            reaction = react(observation[None], memory)
+            memory = reaction.new_states
+            action = reaction.actions[0] if isinstance(reaction.actions, np.ndarray) \
+                else reaction.actions[0][0]
+            observation, reward, terminated, truncated, _ = env.step(action.item())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    print(f"{module.GYMNASIUM_ID}: mean return {np.mean(returns):.1f} over {episodes} episodes "
+          f"(min {np.min(returns):.0f}, max {np.max(returns):.0f})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -91,6 +133,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     train_parser.add_argument("--seed", type=int, default=0)
     train_parser.add_argument("--threads", type=int, default=1,
                               help="torch threads (1 is fastest for these small networks)")
+    train_parser.add_argument("--out", default=None,
+                              help="a folder for metrics.csv, learning_curve.png, checkpoints")
+    train_parser.add_argument("--resume", default=None, metavar="DIR",
+                              help="go on with the run saved in DIR (ignores EXAMPLE)")
+    evaluate_parser = commands.add_parser(
+        "evaluate", help="play a saved agent on the real Gymnasium environment")
+    evaluate_parser.add_argument("directory")
+    evaluate_parser.add_argument("--episodes", type=int, default=20)
+    evaluate_parser.add_argument("--seed", type=int, default=0)
     commands.add_parser("list", help="list the examples")
     demo = commands.add_parser("demo", help="play native CartPole with two untrained agents")
     demo.add_argument("--batch-size", type=int, default=256, help="sessions played at once")
@@ -106,7 +157,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{name:<20} {description}")
     elif args.command == "train":
         torch.set_num_threads(args.threads)
-        train(args.example, args.steps, args.seed)
+        if args.resume:
+            resume(args.resume, args.steps)
+        else:
+            train(args.example, args.steps, args.seed, args.out)
+    elif args.command == "evaluate":
+        torch.set_num_threads(1)
+        evaluate(args.directory, args.episodes, args.seed)
     else:
         torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)

@@ -201,7 +201,7 @@ class Agent(nn.Module):
                      batch_size: int | None = None,
                      initial_env_states: Sequence[torch.Tensor] | None = None,
                      initial_observations: Any = None, initial_hidden: Any = None,
-                     continue_from: Sessions | None = None,
+                     continue_from: Sessions | dict[str, Any] | None = None,
                      additional_outputs: Sequence[Layer] = (),
                      experience_replay: bool = False, burn_in: int = 0,
                      **flags: Any) -> Sessions:
@@ -217,7 +217,8 @@ class Agent(nn.Module):
             initial_hidden: the memories before the first tick (list or dict); zeros by default.
             continue_from: earlier sessions of this agent and environment to go on from: their
                 ``next_env_states``, ``next_observations`` and last memories (detached: no
-                gradient flows back into them). Replaces the three arguments above.
+                gradient flows back into them), or their ``continuation()``. Replaces the
+                three arguments above.
             additional_outputs: more layers to record every tick, e.g. a target network's
                 Q-values (computed from the same observations and previous memories); they
                 come back in ``sessions.additional_outputs``, ``[B, T, ...]`` each.
@@ -251,11 +252,12 @@ class Agent(nn.Module):
             if initial_env_states is not None or initial_hidden is not None:
                 raise ValueError("get_sessions: continue_from replaces initial_env_states, "
                                  "initial_observations and initial_hidden; give one or the other")
-            initial_env_states = [s.detach() for s in continue_from.next_env_states]
-            initial_observations = [o.detach() for o in continue_from.next_observations]
-            initial_hidden = [continue_from.agent_states[layer][:, -1].detach()
-                              for layer in self.state_layers]
-            prev_alive = continue_from.is_alive[:, -1]
+            carry = (continue_from.continuation() if isinstance(continue_from, Sessions)
+                     else continue_from)
+            initial_env_states = carry["next_env_states"]
+            initial_observations = carry["next_observations"]
+            initial_hidden = carry["last_agent_states"]
+            (prev_alive,) = carry["last_is_alive"]
         if (initial_env_states is None) != (initial_observations is None):
             raise ValueError("get_sessions: give initial_env_states and initial_observations "
                              "together (or neither, to reset the environment)")

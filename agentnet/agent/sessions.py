@@ -91,6 +91,14 @@ class Sessions:
         """The number of ticks ``T``."""
         return int(self.rewards.shape[1])
 
+    def continuation(self) -> dict[str, list[torch.Tensor]]:
+        """What ``get_sessions(continue_from=...)`` needs to go on from these sessions, as
+        plain tensors (detached), e.g. to keep in a training checkpoint."""
+        return {"next_env_states": [s.detach() for s in self.next_env_states],
+                "next_observations": [o.detach() for o in self.next_observations],
+                "last_agent_states": [m[:, -1].detach() for m in self.agent_states.values()],
+                "last_is_alive": [self.is_alive[:, -1]]}
+
     def to(self, device: Any) -> Sessions:
         """A copy with every tensor on ``device``."""
         return Sessions(**{f.name: _map(getattr(self, f.name), lambda t: t.to(device))

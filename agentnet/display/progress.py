@@ -36,7 +36,7 @@ class TrainingLog:
         self.metrics = Metrics()
         self._returns: list[float] = []
         self._start = self._last_print = time.perf_counter()
-        self._steps = 0
+        self._steps = self._resumed_at = 0
 
     @property
     def mean_recent_return(self) -> float:
@@ -46,7 +46,7 @@ class TrainingLog:
 
     @property
     def steps_per_second(self) -> float:
-        return self._steps / max(time.perf_counter() - self._start, 1e-9)
+        return (self._steps - self._resumed_at) / max(time.perf_counter() - self._start, 1e-9)
 
     def record(self, step: int, episode_returns: torch.Tensor, **scalars: float) -> None:
         """Note the state at ``step``: returns of episodes finished since the last call and
@@ -65,6 +65,21 @@ class TrainingLog:
             print(f"step {step:>9,} ({100 * step / self.total_steps:3.0f}%)  "
                   f"return {self.mean_recent_return:7.1f}  "
                   f"{self.steps_per_second:>9,.0f} steps/s  {extras}", file=self.file, flush=True)
+
+    def state(self) -> dict:
+        """What :meth:`restore` needs to go on (steps done, curves, recent returns)."""
+        return {"steps": self._steps, "returns": self._returns[-self.recent:],
+                "metrics": {name: [list(map(float, point)) for point in curve.points()]
+                            for name, curve in self.metrics.items()}}
+
+    def restore(self, state: dict) -> None:
+        """Go on from :meth:`state` (e.g. kept in a checkpoint)."""
+        self._steps = int(state["steps"])
+        self._returns = list(state["returns"])
+        self.metrics = Metrics({name: [tuple(p) for p in points]
+                                for name, points in state["metrics"].items()})
+        self._start = time.perf_counter()
+        self._resumed_at = self._steps
 
     def finish(self, evaluation_returns: torch.Tensor, what: str = "greedy evaluation") -> None:
         """Print the evaluation's summary and keep it in the curves as ``eval_return``."""

@@ -32,6 +32,17 @@ class EpisodeTracker:
         self._length: torch.Tensor | None = None
         self._alive: torch.Tensor | None = None
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The running returns and lengths of unfinished episodes (for checkpoints)."""
+        if self._running is None:
+            return {}
+        return {"running": self._running, "length": self._length, "alive": self._alive}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            self._running, self._length = state["running"], state["length"]
+            self._alive = state["alive"]
+
     def update(self, rewards: torch.Tensor, is_alive: torch.Tensor) -> EpisodeStats:
         """Take the next sessions' rewards and aliveness ``[B, T]``; return the episodes that
         ended in them (an alive tick followed by a dead one)."""

@@ -20,6 +20,10 @@ from agentnet.display import TrainingLog
 from agentnet.environment import CartPole, EpisodeTracker, play_episodes
 from agentnet.learning import generic, qlearning
 from agentnet.resolver import EpsilonGreedyResolver
+from agentnet.utils import RunDirectory
+
+#: the Gymnasium environment this native one matches (for ``agentnet evaluate``)
+GYMNASIUM_ID = "CartPole-v1"
 
 
 @dataclass
@@ -60,8 +64,13 @@ def build_agent(config: Config) -> agentnet.Agent:
     return agentnet.Agent(observation, policy_estimators=qvalues, action_layers=resolver)
 
 
-def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return": ..., "log": TrainingLog}``."""
+def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
+         resume: bool = False, **overrides) -> dict:
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
+
+    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
+    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint.
+    """
     config = Config(**overrides)
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
@@ -71,9 +80,14 @@ def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> d
     env = CartPole(batch_size=config.n_sessions, seed=config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     resolver = agent.action_layers[0]
-    sessions = None
+    run = RunDirectory(out_dir, __name__, config) if out_dir else None
+    step, sessions = 0, None
+    if run and resume:
+        step, carry = run.load(agent, optimizer, log)
+        sessions = carry["sessions"]
+        episodes.load_state_dict(carry["episodes"])
     steps_per_iteration = config.n_sessions * config.session_length
-    for step in range(0, config.total_steps, steps_per_iteration):
+    while step < config.total_steps:
         # --- schedules (plumbing): exploration decays, then the step size anneals ---
         progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
         resolver.epsilon.set_value(config.epsilon_start
@@ -92,8 +106,12 @@ def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> d
         optimizer.step()
         # --- bookkeeping ---
         finished = episodes.update(sessions.rewards, sessions.is_alive)
-        log.record(step + steps_per_iteration, finished.returns, loss=loss.item(),
+        step += steps_per_iteration
+        log.record(step, finished.returns, loss=loss.item(),
                    epsilon=resolver.epsilon.get_value())
+        if run and (step % (50 * steps_per_iteration) == 0 or step >= config.total_steps):
+            run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
+                                                   "episodes": episodes.state_dict()})
     evaluation = play_episodes(agent, CartPole(batch_size=config.eval_episodes,
                                                seed=config.seed + 1),
                                config.eval_episodes, max_steps=500, greedy=True)

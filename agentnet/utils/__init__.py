@@ -2,5 +2,6 @@
 saving agents and training checkpoints safely (``persistence``)."""
 from . import persistence
 from .clone import clone_network, reapply
+from .runs import RunDirectory
 
-__all__ = ["clone_network", "reapply", "persistence"]
+__all__ = ["clone_network", "reapply", "persistence", "RunDirectory"]

@@ -1,0 +1,67 @@
+"""The command line and resumable runs: a stopped run, resumed, ends bit for bit where an
+uninterrupted one does."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from agentnet.__main__ import main as cli
+from agentnet.examples import cartpole_a2c, cartpole_nstep_q
+
+STEPS = 16 * 8 * 120   # 120 iterations of the examples' default batch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("example", [cartpole_a2c, cartpole_nstep_q])
+def test_a_stopped_run_resumes_exactly(example, tmp_path, monkeypatch):
+    whole = example.main(total_steps=STEPS, verbose=False)["agent"]
+
+    calls = {"n": 0}
+    original_step = torch.optim.Adam.step
+
+    def crashing_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 75:  # past the checkpoint at iteration 50, before the next
+            raise Crash()
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", crashing_step)
+    with pytest.raises(Crash):
+        example.main(total_steps=STEPS, verbose=False, out_dir=tmp_path)
+    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    resumed = example.main(total_steps=STEPS, verbose=False, out_dir=tmp_path, resume=True)
+    for (name, a), b in zip(whole.named_parameters(), resumed["agent"].parameters()):
+        assert torch.equal(a, b), name
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "config.json", "metrics.csv", "learning_curve.png", "checkpoint.safetensors"}
+    assert resumed["log"].metrics["loss"].steps[-1] == STEPS
+
+
+def test_cli_trains_resumes_and_evaluates_on_gymnasium(tmp_path, capsys):
+    cli(["train", "cartpole_a2c", "--steps", "4096", "--out", str(tmp_path)])
+    assert "greedy evaluation: mean return" in capsys.readouterr().out
+    cli(["train", "--resume", str(tmp_path), "--steps", "8192"])
+    out = capsys.readouterr().out
+    assert "resuming agentnet.examples.cartpole_a2c" in out and "8,192" in out
+    cli(["evaluate", str(tmp_path), "--episodes", "3"])
+    assert "CartPole-v1: mean return" in capsys.readouterr().out
+    cli(["list"])
+    assert "cartpole_nstep_q" in capsys.readouterr().out
+
+
+def test_console_entry_point_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "agentnet", "list"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "cartpole_a2c" in result.stdout
