@@ -72,6 +72,7 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
     tensor([[1.6931, 1.6931, 0.0000]])
     """
     log_policy = as_log_policy(policy, treat_policy_as_logpolicy)
+    check_tensor("rewards", rewards, 2, like=log_policy, floating=True)
     check_tensor("state_values", state_values, 2, like=log_policy, floating=True)
     target = state_values if state_values_target is None else check_tensor(
         "state_values_target", state_values_target, 2, like=state_values)

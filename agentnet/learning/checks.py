@@ -9,9 +9,11 @@ __all__ = ["check_tensor", "as_gammas"]
 
 
 def check_tensor(name: str, value: Any, ndim: int, like: torch.Tensor | None = None,
-                 what: str = "[batch, time]", floating: bool | None = None) -> torch.Tensor:
+                 what: str = "[batch, time]", floating: bool | None = None,
+                 same_shape: bool = False) -> torch.Tensor:
     """Return ``value`` as a tensor after checking its rank (and its first two sizes against
-    ``like``); raise ``ValueError`` naming the argument, what was expected and what came.
+    ``like``, or its whole shape with ``same_shape``); raise ``ValueError`` naming the
+    argument, what was expected and what came.
 
     >>> check_tensor("rewards", torch.zeros(2, 3, 1), 2)
     Traceback (most recent call last):
@@ -24,6 +26,9 @@ def check_tensor(name: str, value: Any, ndim: int, like: torch.Tensor | None = N
         expected = what if like is None else (
             f"{what} with batch, time = {tuple(like.shape[:2])}")
         raise ValueError(f"{name} must be {expected}, got shape {tuple(value.shape)}")
+    if same_shape and like is not None and value.shape != like.shape:
+        raise ValueError(f"{name} must be {what} with n_actions = {like.shape[-1]} like the "
+                         f"rest, got shape {tuple(value.shape)}")
     if floating is True and not value.is_floating_point():
         raise ValueError(f"{name} must be a float tensor, got {value.dtype}")
     if floating is False and (value.is_floating_point() or value.is_complex()):

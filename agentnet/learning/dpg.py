@@ -36,6 +36,8 @@ def get_elementwise_objective_critic(action_qvalues: torch.Tensor, state_values:
     ...                                  gamma_or_gammas=0.5)
     tensor([[2.2500, 2.2500, 0.0000]])
     """
+    check_tensor("action_qvalues", action_qvalues, 2, floating=True)
+    check_tensor("rewards", rewards, 2, like=action_qvalues, floating=True)
     return get_elementwise_td_objective(
         action_qvalues, state_values, rewards, is_alive, n_steps, gamma_or_gammas, crop_last,
         state_values_after_end, force_end_at_last_tick, is_truncated,

@@ -69,10 +69,13 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
     tensor([[0.2500, 4.0000, 0.0000]])
     """
     check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
+    check_tensor("rewards", rewards, 2, like=qvalues, floating=True)
     if state_values_target is None:
         target = qvalues if qvalues_target is None else check_tensor(
-            "qvalues_target", qvalues_target, 3, like=qvalues, what="[batch, time, n_actions]")
+            "qvalues_target", qvalues_target, 3, like=qvalues, what="[batch, time, n_actions]",
+            same_shape=True)
         state_values_target = aggregation_function(target)
+    check_tensor("state_values_target", state_values_target, 2, like=qvalues)
     return get_elementwise_td_objective(
         get_values_for_actions(qvalues, actions), state_values_target, rewards, is_alive,
         n_steps, gamma_or_gammas, crop_last, state_values_after_end, end_at_tmax,
@@ -91,5 +94,5 @@ def get_double_q_state_values(qvalues: torch.Tensor, qvalues_target: torch.Tenso
     """
     check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]")
     check_tensor("qvalues_target", qvalues_target, 3, like=qvalues,
-                 what="[batch, time, n_actions]")
+                 what="[batch, time, n_actions]", same_shape=True)
     return get_values_for_actions(qvalues_target, qvalues.argmax(dim=-1))

@@ -31,6 +31,7 @@ def get_bounds(qvalues: torch.Tensor, actions: torch.Tensor, rewards: torch.Tens
     Q-values ``[B, T, A]`` (usually a target network's), actions, rewards and a scalar gamma.
     """
     check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
+    check_tensor("rewards", rewards, 2, like=qvalues, floating=True)
     if not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
         raise ValueError(f"gamma must be a number in (0, 1] (upper bounds divide by gamma^k), "
                          f"got {gamma!r}")
@@ -81,7 +82,10 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
     ...                           n_steps=2, gamma=1.0, lambda_constr=1.0)
     tensor([[5., 3., 0.]])
     """
-    target = (qvalues if qvalues_target is None else qvalues_target).detach()
+    check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
+    target = (qvalues if qvalues_target is None else check_tensor(
+        "qvalues_target", qvalues_target, 3, like=qvalues, what="[batch, time, n_actions]",
+        same_shape=True)).detach()
     lower, upper = get_bounds(target, actions, rewards, is_alive, n_steps, gamma,
                               is_truncated, crop_last)
     reference = get_n_step_value_reference(target.max(dim=-1).values, rewards, is_alive, 1,

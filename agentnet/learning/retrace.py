@@ -44,8 +44,9 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
     """
     with torch.no_grad():
         check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
+        check_tensor("rewards", rewards, 2, like=qvalues, floating=True)
         check_tensor("target_policy", target_policy, 3, like=qvalues,
-                     what="[batch, time, n_actions]")
+                     what="[batch, time, n_actions]", same_shape=True)
         expected = (target_policy * qvalues).sum(dim=-1)
         taken = get_values_for_actions(qvalues, actions)
         ticks = get_ticks(expected, rewards, is_alive, gamma_or_gammas, crop_last, None,
@@ -66,8 +67,11 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
             following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
                                     + ticks.gammas[:, t] * after, torch.zeros_like(after))
             targets[:, t] = following
-        if length < rewards.shape[1]:
-            targets = torch.cat([targets, taken[:, -1:]], dim=1)
+        if length < rewards.shape[1]:  # the cropped last tick: Q(s, a) itself (0 if dead)
+            last_alive = ticks.cropped_value is not None
+            last = torch.where(_last_alive(is_alive, rewards), taken[:, -1],
+                               torch.zeros_like(taken[:, -1])) if last_alive else taken[:, -1]
+            targets = torch.cat([targets, last[:, None]], dim=1)
         return targets
 
 
@@ -82,10 +86,20 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
     """``loss_function(Qret(t), Q(s_t, a_t))``, float ``[B, T]``, 0 at dead ticks (and the
     last tick with ``crop_last``); ``Qret`` from :func:`get_retrace_targets` on
     ``qvalues_target`` (``qvalues`` by default)."""
-    target = qvalues if qvalues_target is None else qvalues_target
+    check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
+    target = qvalues if qvalues_target is None else check_tensor(
+        "qvalues_target", qvalues_target, 3, like=qvalues, what="[batch, time, n_actions]",
+        same_shape=True)
     targets = get_retrace_targets(target, actions, rewards, target_policy, behaviour_log_probs,
                                   is_alive, gamma_or_gammas, lambda_, crop_last,
                                   is_truncated=is_truncated)
     loss = loss_function(targets, get_values_for_actions(qvalues, actions))
     mask = get_loss_mask(is_alive, rewards, crop_last)
     return torch.where(mask, loss, torch.zeros_like(loss))
+
+
+def _last_alive(is_alive: Any, rewards: torch.Tensor) -> torch.Tensor:
+    """bool ``[B]``: whether the last tick of each row is alive."""
+    if is_alive is None:
+        return torch.ones_like(rewards[:, -1], dtype=torch.bool)
+    return is_alive[:, -1].bool()

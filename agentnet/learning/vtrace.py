@@ -53,6 +53,8 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
     (tensor([[3., 2., 1.]]), tensor([[3., 2., 1.]]))
     """
     with torch.no_grad():
+        check_tensor("state_values", state_values, 2, floating=True)
+        check_tensor("rewards", rewards, 2, like=state_values, floating=True)
         ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
                           state_values_after_end, end_at_tmax, is_truncated)
         length = ticks.rewards.shape[1]
@@ -76,7 +78,7 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
         advantages = rhos * (ticks.rewards + ticks.gammas * vs_next - values)
         advantages = torch.where(ticks.alive, advantages, torch.zeros_like(advantages))
         if length < state_values.shape[1]:
-            vs = torch.cat([vs, state_values[:, -1:].to(vs.dtype)], dim=1)
+            vs = torch.cat([vs, ticks.cropped_value[:, None]], dim=1)
             advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)
         return vs, advantages
 
