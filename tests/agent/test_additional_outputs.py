@@ -46,3 +46,26 @@ def test_target_network_of_a_recurrent_agent_is_tracked_alongside():
 def test_without_additional_outputs_the_list_is_empty():
     agent, _ = recurrent_agent()
     assert agent.get_sessions(CartPole(batch_size=2), 3).additional_outputs == []
+
+
+def test_target_network_is_tracked_in_replay_too():
+    from agentnet.environment import SessionPoolEnvironment
+
+    torch.manual_seed(1)
+    agent, q = recurrent_agent()
+    target = TargetNetwork(q)
+    env = CartPole(batch_size=4, seed=0, autoreset=True, max_steps=5)
+    live = agent.get_sessions(env, 9, additional_outputs=[target.output_layers])
+    pool = SessionPoolEnvironment(capacity=4, session_length=9, agent=agent)
+    pool.append_sessions(live)
+    replayed = agent.get_sessions(pool, experience_replay=True,
+                                  additional_outputs=[target.output_layers])
+    torch.testing.assert_close(replayed.additional_outputs[0], live.additional_outputs[0])
+    with torch.no_grad():
+        for p in agent.parameters():
+            p.add_(0.1)
+    target.load_weights(0.5)   # halfway to the new weights: the replayed target moves too
+    moved = agent.get_sessions(pool, experience_replay=True,
+                               additional_outputs=[target.output_layers])
+    assert not torch.allclose(moved.additional_outputs[0], live.additional_outputs[0])
+    assert not torch.allclose(moved.additional_outputs[0], moved.policy)
