@@ -61,6 +61,7 @@ class Agent(nn.Module):
         outputs = self.action_layers + self.state_layers + self.policy_layers
         self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
         self._extended_plans: dict[tuple[Any, ...], GraphPlan] = {}
+        self._compiled_ticks: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self.layers = register_layers(get_all_layers(outputs))
 
     def _check_layers(self) -> None:
@@ -204,7 +205,7 @@ class Agent(nn.Module):
                      continue_from: Sessions | dict[str, Any] | None = None,
                      additional_outputs: Sequence[Layer] = (),
                      experience_replay: bool = False, burn_in: int = 0,
-                     **flags: Any) -> Sessions:
+                     compiled: bool = False, **flags: Any) -> Sessions:
         """Play ``session_length`` ticks in a batch of sessions, differentiably.
 
         Args:
@@ -230,6 +231,9 @@ class Agent(nn.Module):
                 memories that preceded each session (``initial_hidden`` overrides them).
             burn_in: with ``experience_replay``, the first ``burn_in`` ticks only refresh the
                 memory, without gradient, and are left out of the result.
+            compiled: run each tick (the agent's graph and the environment's step) through
+                ``torch.compile``: the same results, faster once compiled (the first call
+                for an environment and set of flags compiles, which takes seconds).
             **flags: passed to every layer at every tick (``greedy=True``...).
 
         Returns:
@@ -274,6 +278,7 @@ class Agent(nn.Module):
         # memory restarts where a new episode begins: a dead tick followed by an alive one
         restart_memory = bool(memories) and env.autoreset
         memory_views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
+        tick = self._tick(env, plan, flags, compiled)
         records: list[tuple[Any, ...]] = []
         initial_memories = memories
         for t in range(session_length):
@@ -286,15 +291,33 @@ class Agent(nn.Module):
                     if t == 0:
                         initial_memories = memories
                 prev_alive = is_alive
-            outputs = plan(observations + memories, flags)
+            outputs, new_states, new_observations, rewards = tick(states, observations, memories)
             actions = outputs[:n_actions]
             memories = outputs[n_actions:n_actions + n_states]
-            new_states, new_observations = env.get_action_results(states, actions)
-            rewards = env.get_rewards(states, actions, new_states)
             records.append((states, observations, memories, actions,
                             outputs[n_actions + n_states:], rewards, is_alive))
             states, observations = new_states, new_observations
         return self._stack_sessions(records, env, states, observations, initial_memories)
+
+    def _tick(self, env: BaseEnvironment, plan: GraphPlan, flags: Mapping[str, Any],
+              compiled: bool) -> Callable[..., Any]:
+        """One tick: the agent's graph, then the environment's step and rewards."""
+        n_actions = len(self.action_layers)
+
+        def tick(states: list[torch.Tensor], observations: list[torch.Tensor],
+                 memories: list[torch.Tensor]) -> tuple[Any, ...]:
+            outputs = plan(observations + memories, flags)
+            actions = outputs[:n_actions]
+            new_states, new_observations = env.get_action_results(states, actions)
+            return outputs, new_states, new_observations, env.get_rewards(states, actions,
+                                                                          new_states)
+
+        if not compiled:
+            return tick
+        key = (id(env), id(plan), tuple(sorted(flags.items())))
+        if key not in self._compiled_ticks:  # compiled once per environment, plan and flags
+            self._compiled_ticks[key] = torch.compile(tick, dynamic=False)
+        return self._compiled_ticks[key]
 
     def _plan_with(self, additional_outputs: list[Layer]) -> GraphPlan:
         """The tick's plan, extended with more outputs (plans are made once per set)."""

@@ -151,6 +151,8 @@ class SessionPoolEnvironment:
         """Bytes held by the pool's preallocated tensors (constant over its life)."""
         tensors = [*self._observations, *self._actions, self._rewards, self._is_alive,
                    self._is_truncated, *self._memories]
+        if self._tree is not None:
+            tensors.append(self._tree.nodes)
         return sum(t.numel() * t.element_size() for t in tensors)
 
     # --- the recorded sessions, as replay reads them ----------------------------------------
@@ -190,40 +192,49 @@ class SessionPoolEnvironment:
         ``initial_agent_states`` become the preceding memories). Every field is checked
         before anything is written: a rejected append leaves the pool as it was.
         """
-        if actions is None and hasattr(observations, "initial_agent_states"):
-            sessions = observations
-            observations, actions = sessions.observations, sessions.actions
-            rewards, is_alive = sessions.rewards, sessions.is_alive
-            is_truncated = sessions.is_truncated
-            preceding_memories = sessions.initial_agent_states or None
-        if rewards is None:
-            raise ValueError("append_sessions: rewards are required")
-        fields = self._validated(observations, actions, rewards, is_alive, is_truncated,
-                                 preceding_memories)
-        batch = rewards.shape[0]
+        self._write(self._validated(observations, actions, rewards, is_alive, is_truncated,
+                                    preceding_memories))
+
+    def _write(self, fields: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        batch = fields[0][1].shape[0]
         if batch > self.capacity:  # only the newest sessions fit
             fields = [(storage, value[-self.capacity:]) for storage, value in fields]
             batch = self.capacity
         slots = (self._position + torch.arange(batch, device=self.device)) % self.capacity
+        # contiguous slice copies (the ring wraps at most once): much faster than a scatter
+        first = min(batch, self.capacity - self._position)
         with torch.no_grad():
             for storage, value in fields:
-                storage.index_copy_(0, slots, value.detach().to(self.device))
+                value = value.detach().to(self.device)
+                storage[self._position:self._position + first] = value[:first]
+                storage[:batch - first] = value[first:]
         if self._tree is not None:
             self._tree.update(slots, torch.full((batch,), self._max_priority ** self.alpha))
         self._position = (self._position + batch) % self.capacity
         self._size = min(self._size + batch, self.capacity)
 
     def load_sessions(self, *args: Any, **kwargs: Any) -> None:
-        """Empty the pool, then :meth:`append_sessions` (same arguments)."""
+        """Replace the pool's content by the given sessions (arguments as
+        :meth:`append_sessions`); a rejected load leaves the pool as it was."""
+        fields = self._validated(*args, **kwargs)
         self._position, self._size = 0, 0
         if self._tree is not None:
             self._tree.update(torch.arange(self.capacity), torch.zeros(self.capacity))
-        self.append_sessions(*args, **kwargs)
+        self._write(fields)
 
-    def _validated(self, observations: Any, actions: Any, rewards: torch.Tensor,
-                   is_alive: torch.Tensor | None, is_truncated: torch.Tensor | None,
-                   preceding_memories: Sequence[torch.Tensor] | None
+    def _validated(self, observations: Any, actions: Any = None,
+                   rewards: torch.Tensor | None = None, is_alive: torch.Tensor | None = None,
+                   is_truncated: torch.Tensor | None = None,
+                   preceding_memories: Sequence[torch.Tensor] | None = None
                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if actions is None and hasattr(observations, "initial_agent_states"):
+            sessions = observations  # a Sessions from get_sessions
+            observations, actions = sessions.observations, sessions.actions
+            rewards, is_alive = sessions.rewards, sessions.is_alive
+            is_truncated = sessions.is_truncated
+            preceding_memories = sessions.initial_agent_states or None
+        if rewards is None:
+            raise ValueError("append_sessions: rewards are required")
         batch = rewards.shape[0] if rewards.dim() >= 1 else 0
         expected_lead = (batch, self.session_length)
         fields: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -308,6 +319,10 @@ class SessionPoolEnvironment:
         error, float ``[k]``, non-negative) for prioritized sampling."""
         if self._tree is None:
             raise ValueError("update_priorities: this pool was made with prioritized=False")
+        indices = torch.as_tensor(indices, device=self.device, dtype=torch.int64)
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self._size):
+            raise IndexError(f"update_priorities: indices must be in [0, {self._size}), got "
+                             f"values from {int(indices.min())} to {int(indices.max())}")
         priorities = priorities.detach().to(torch.float64).clamp(min=1e-6)
         self._max_priority = max(self._max_priority, float(priorities.max()))
         self._tree.update(indices, priorities ** self.alpha)

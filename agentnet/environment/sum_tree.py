@@ -42,8 +42,14 @@ class SumTree:
         """Set the priorities (non-negative, ``[k]``) of ``indices`` (int64 ``[k]``); for a
         repeated index the last value wins."""
         indices = indices.to(self.nodes.device, torch.int64)
+        priorities = priorities.to(self.nodes)
+        unique, inverse = torch.unique(indices, return_inverse=True)
+        if len(unique) < len(indices):  # repeated indices: keep each one's last value
+            order = torch.arange(len(indices), device=indices.device)
+            last = torch.zeros_like(unique).scatter_reduce_(0, inverse, order, "amax")
+            indices, priorities = unique, priorities[last]
         nodes = self.leaves + indices
-        self.nodes[nodes] = priorities.to(self.nodes)
+        self.nodes[nodes] = priorities
         for _ in range(self.depth):
             nodes = torch.unique(nodes // 2)
             self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
@@ -54,8 +60,8 @@ class SumTree:
         nodes = torch.ones_like(masses, dtype=torch.int64)
         for _ in range(self.depth):
             left = self.nodes[2 * nodes]
-            right = masses >= left
+            # never into an empty subtree: rounding can leave a mass just past the last item
+            right = (masses >= left) & (self.nodes[2 * nodes + 1] > 0)
             masses = torch.where(right, masses - left, masses)
             nodes = 2 * nodes + right
-        # rounding may step onto an empty leaf past the end: stay on the last item
-        return (nodes - self.leaves).clamp_(max=self.capacity - 1)
+        return nodes - self.leaves

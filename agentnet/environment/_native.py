@@ -1,0 +1,265 @@
+"""What the native classic-control environments share: their state layout, seeding, episode
+bookkeeping (steps, sticky termination, time limit, autoreset) and action checks.
+
+Each environment (``CartPole``, ``Acrobot``, ``MountainCar``, ``MountainCarContinuous``,
+``Pendulum``) only writes its physics: how a fresh episode is drawn, one step, what the agent
+observes and what it earns.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import torch
+
+from .base import BaseEnvironment
+
+__all__: list[str] = []
+
+
+class _NativeEnvironment(BaseEnvironment):
+    """A batch of sessions of one of Gymnasium's classic-control tasks, held in tensors.
+
+    States (one tensor per entry, batch first):
+
+    - physics: ``dtype [B, P]``, the task's own state (Gymnasium's ``unwrapped.state``).
+    - steps: int64 ``[B]``, steps taken in the episode.
+    - terminated: bool ``[B]``, sticky: True from the step that reached a terminal state on.
+
+    A session is alive while it is not terminated and ``steps < max_steps``; reaching
+    ``max_steps`` is a truncation (:meth:`get_is_truncated`), which objectives bootstrap from.
+
+    A subclass sets the class attributes below and writes :meth:`_initial_physics`,
+    :meth:`_step_physics`, :meth:`_observe` and :meth:`get_rewards`.
+    """
+
+    #: the Gymnasium environment this one reproduces, e.g. "CartPole-v1"
+    gymnasium_id: ClassVar[str]
+    #: P, the size of the physics
+    physics_size: ClassVar[int]
+    #: uniform numbers :meth:`_initial_physics` turns into a fresh episode's physics
+    random_size: ClassVar[int]
+    #: Gymnasium's observation bounds (its ``observation_space``), one per feature
+    observation_low: ClassVar[tuple[float, ...]]
+    observation_high: ClassVar[tuple[float, ...]]
+    #: discrete tasks: actions are int64 ``[B]`` in ``0 .. n_actions - 1``; None: continuous
+    #: actions float32 ``[B, 1]``, clipped to ``[action_low, action_high]``
+    n_actions: ClassVar[int | None] = None
+    action_low: ClassVar[float] = -1.0
+    action_high: ClassVar[float] = 1.0
+
+    def __init__(self, batch_size: int, max_steps: int, seed: int | None, dtype: torch.dtype,
+                 autoreset: bool) -> None:
+        name = type(self).__name__
+        _check_positive_int(name, "batch_size", batch_size)
+        _check_positive_int(name, "max_steps", max_steps)
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"{name}: dtype must be a floating torch dtype, got {dtype!r}")
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.autoreset = autoreset
+        self.dtype = dtype
+        self.state_shapes = [(self.physics_size,), (), ()]
+        self.state_dtypes = [dtype, torch.int64, torch.bool]
+        self.observation_shapes = [(len(self.observation_low),)]
+        self.observation_dtypes = [torch.float32]
+        if self.n_actions is None:
+            self.action_shapes = [(1,)]
+            self.action_dtypes = [torch.float32]
+        else:
+            self.action_shapes = [()]
+            self.action_dtypes = [torch.int64]
+        self._generator = torch.Generator().manual_seed(seed)
+        # per (device, dtype): constants as tensors there, made once (see _get_tables)
+        self._tables: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(batch_size={self.batch_size}, "
+                f"max_steps={self.max_steps}, dtype={self.dtype})")
+
+    def seed(self, seed: int) -> None:
+        """Reseed the environment's own CPU generator, which :meth:`reset` draws from, as the
+        constructor's ``seed`` does."""
+        self._generator.manual_seed(seed)
+
+    # ----------------------------------------------------------------- the physics (subclasses)
+    @abstractmethod
+    def _initial_physics(self, uniform: torch.Tensor) -> torch.Tensor:
+        """``[B, P]`` fresh episodes from ``uniform [B, random_size]`` in ``[0, 1)``, same dtype."""
+
+    @abstractmethod
+    def _step_physics(self, last_states: list[torch.Tensor], action: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(new physics [B, P], reached a terminal state bool [B] or None for never)``."""
+
+    @abstractmethod
+    def _observe(self, physics: torch.Tensor) -> torch.Tensor:
+        """float32 ``[B, O]``: what the agent sees of ``physics [B, P]``."""
+
+    def _make_tables(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """Constants the step needs as tensors on ``device`` (see :meth:`_get_tables`)."""
+        return ()
+
+    def _get_tables(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """:meth:`_make_tables` on ``device``, made once per device and dtype."""
+        key = (device, dtype)
+        tables = self._tables.get(key)
+        if tables is None:
+            tables = self._tables[key] = self._make_tables(device, dtype)
+        return tables
+
+    # ------------------------------------------------------------------- the shared contract
+    def reset(self, batch_size: int | None = None, device: Any = None
+              ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Initial ``([physics, steps, terminated], [observations])`` of a batch of sessions.
+
+        Args:
+            batch_size: the number of sessions ``B``; the constructor's ``batch_size`` if None.
+            device: where the tensors go (CPU if None). The physics are sampled on CPU from the
+                environment's generator in float64 (Gymnasium's distribution), so a seed gives
+                the same sessions on every device, then moved once.
+
+        Returns:
+            states: physics ``dtype [B, P]``, steps int64 ``[B]`` (zeros), terminated bool
+            ``[B]`` (False); observations: float32 ``[B, O]``.
+        """
+        if batch_size is None:
+            batch_size = self.batch_size
+        _check_positive_int(type(self).__name__, "batch_size", batch_size)
+        uniform = torch.rand(batch_size, self.random_size, generator=self._generator,
+                             dtype=torch.float64)
+        physics = self._initial_physics(uniform).to(device=device, dtype=self.dtype)
+        steps = torch.zeros(batch_size, dtype=torch.int64, device=physics.device)
+        terminated = torch.zeros(batch_size, dtype=torch.bool, device=physics.device)
+        return [physics, steps, terminated], [self._observe(physics)]
+
+    def get_action_results(self, last_states: list[torch.Tensor], actions: list[torch.Tensor]
+                           ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """One step of every session: ``([physics, steps, terminated], [observations])``.
+
+        Args:
+            last_states: physics ``dtype [B, P]``, steps int64 ``[B]``, terminated bool ``[B]``.
+            actions: ``[actions]``: int64 ``[B]`` for a discrete task, float32 ``[B, 1]`` for a
+                continuous one.
+
+        Returns:
+            new_states: the physics one step later, ``steps + 1``, and ``terminated`` OR the
+            new physics terminal; observations: ``[float32 [B, O]]``. With ``autoreset``,
+            sessions that had stopped in ``last_states`` start a new episode instead.
+
+        Only the actions' shape and dtype are checked here (metadata, no host sync); use
+        :meth:`check_actions` for a full check. Everything stays on the states' device.
+        """
+        physics, steps, terminated = last_states
+        (action,) = actions
+        if (action.dtype != self.action_dtypes[0]
+                or action.shape != (*steps.shape, *self.action_shapes[0])):
+            self.check_actions(last_states, actions)
+        new_physics, terminal = self._step_physics(last_states, action)
+        if terminal is not None:
+            terminated = terminated | terminal
+        new_states = [new_physics, steps + 1, terminated]
+        if self.autoreset:
+            new_states = self._restart_stopped(last_states, new_states)
+        return new_states, [self._observe(new_states[0])]
+
+    def _restart_stopped(self, last_states: list[torch.Tensor], new_states: list[torch.Tensor]
+                         ) -> list[torch.Tensor]:
+        """Sessions that had stopped in ``last_states`` (the dead tick after an episode's end)
+        begin a new episode: fresh physics drawn on the device from torch's RNG there (no host
+        round trip), steps 0, not terminated."""
+        stopped = ~self.get_is_alive(last_states)
+        physics, steps, terminated = new_states
+        uniform = torch.rand(physics.shape[0], self.random_size, dtype=physics.dtype,
+                             device=physics.device)
+        fresh = self._initial_physics(uniform)
+        return [torch.where(stopped[:, None], fresh, physics), steps.masked_fill(stopped, 0),
+                terminated & ~stopped]
+
+    def get_is_alive(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """bool ``[B]``: not terminated and ``steps < max_steps``."""
+        _, steps, terminated = states
+        return (steps < self.max_steps) & ~terminated
+
+    def get_is_truncated(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """bool ``[B]``: the episode was cut by the time limit (``steps >= max_steps``) without
+        terminating; reaching a terminal state on the last allowed step counts as terminated."""
+        _, steps, terminated = states
+        return (steps >= self.max_steps) & ~terminated
+
+    def get_is_terminated(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """bool ``[B]``: whether the session reached a terminal state (not a truncation).
+
+        A session that is not alive but not terminated was truncated by the time limit.
+        """
+        return states[2]
+
+    def check_actions(self, last_states: list[torch.Tensor], actions: list[torch.Tensor]) -> None:
+        """Raise ``ValueError`` unless ``actions`` fit ``last_states``: one tensor on the states'
+        device, int64 ``[B]`` with values in ``0 .. n_actions - 1`` for a discrete task, float32
+        ``[B, 1]`` without NaN for a continuous one.
+
+        Checking the values synchronises with the device, so this is not called on every step;
+        :meth:`get_action_results` only checks the shape and dtype.
+        """
+        name = type(self).__name__
+        size = self.physics_size
+        if not isinstance(last_states, (list, tuple)) or len(last_states) != 3:
+            raise ValueError(f"{name}: expected last_states = [physics [B, {size}], steps [B], "
+                             f"terminated [B]], got {_describe(last_states)}")
+        physics = last_states[0]
+        if (not isinstance(physics, torch.Tensor) or physics.ndim != 2
+                or physics.shape[1] != size):
+            raise ValueError(f"{name}: expected physics of shape [B, {size}], got "
+                             f"{_describe(physics)}")
+        batch_size = physics.shape[0]
+        dtype = self.action_dtypes[0]
+        shape = (batch_size, *self.action_shapes[0])
+        expected = f"{str(dtype).removeprefix('torch.')} tensor {list(shape)}"
+        if not isinstance(actions, (list, tuple)) or len(actions) != 1:
+            raise ValueError(f"{name}: expected actions = [{expected}], got {_describe(actions)}")
+        (action,) = actions
+        if not isinstance(action, torch.Tensor):
+            raise ValueError(f"{name}: expected actions[0] to be a tensor ({expected}), got "
+                             f"{type(action).__name__}")
+        if action.dtype != dtype:
+            raise ValueError(f"{name}: expected actions of dtype {dtype}, got {action.dtype}")
+        if tuple(action.shape) != shape:
+            raise ValueError(f"{name}: expected actions of shape {shape} to match the "
+                             f"states' batch, got {tuple(action.shape)}")
+        if action.device != physics.device:
+            raise ValueError(f"{name}: expected actions on the states' device {physics.device}, "
+                             f"got {action.device}")
+        if self.n_actions is None:
+            if bool(action.isnan().any()):
+                raise ValueError(f"{name}: expected actions without NaN, got "
+                                 f"{int(action.isnan().sum())} NaN")
+            return
+        invalid = (action < 0) | (action >= self.n_actions)
+        if bool(invalid.any()):
+            allowed = ", ".join(str(a) for a in range(self.n_actions))
+            raise ValueError(f"{name}: expected actions in {{{allowed}}}, got values "
+                             f"{action[invalid].unique().tolist()}")
+
+
+def _check_positive_int(owner: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)}: [" + ", ".join(
+            _describe(v) for v in value) + "]"
+    return type(value).__name__
+
+
+def _round_to_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` rounded to the nearest float32, kept in ``x``'s dtype (NumPy's float32 arithmetic,
+    emulated in float64: one float64 operation on float32 inputs rounded to float32 equals the
+    float32 operation, as float64 has more than twice float32's precision)."""
+    return x.to(torch.float32).to(x.dtype)

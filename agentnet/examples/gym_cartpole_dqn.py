@@ -1,0 +1,132 @@
+"""DQN on Gymnasium's real CartPole-v1: a session pool, a target network, n-step Q-learning.
+
+Eight Gymnasium environments are played by the agent through an ``EnvPool``; every few ticks
+their sessions go into a ``SessionPoolEnvironment``; batches of sessions sampled from it are
+replayed with today's weights (the recorded actions forced) and trained on n-step Q-learning
+references from a target network that is copied every few updates.
+
+    python -m agentnet.examples.gym_cartpole_dqn
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+import agentnet
+from agentnet import layers as L
+from agentnet.display import TrainingLog
+from agentnet.environment import EpisodeTracker, SessionPoolEnvironment
+from agentnet.environment.gym import EnvPool
+from agentnet.learning import generic, qlearning
+from agentnet.resolver import EpsilonGreedyResolver
+from agentnet.target_network import TargetNetwork
+
+#: the Gymnasium environment trained and evaluated on (for ``agentnet evaluate``)
+GYMNASIUM_ID = "CartPole-v1"
+
+
+@dataclass
+class Config:
+    total_steps: int = 40_000
+    """environment steps to train for (all environments together)"""
+    n_envs: int = 8
+    """Gymnasium environments played at once"""
+    session_length: int = 16
+    """ticks per recorded session"""
+    pool_capacity: int = 4_000
+    """sessions the replay pool holds"""
+    batch_sessions: int = 32
+    """sessions per replayed batch"""
+    updates_per_collection: int = 8
+    """gradient steps after each collection of n_envs sessions"""
+    learning_starts: int = 1_000
+    """environment steps collected before learning"""
+    n_steps: int = 3
+    """the n of n-step Q-learning"""
+    gamma: float = 0.99
+    """discount"""
+    learning_rate: float = 1e-3
+    """Adam's step size"""
+    target_every: int = 50
+    """gradient steps between hard copies of the agent into the target network"""
+    epsilon_start: float = 1.0
+    """exploration at the start ..."""
+    epsilon_end: float = 0.04
+    """... decaying linearly to this value ..."""
+    epsilon_decay_fraction: float = 0.3
+    """... over this fraction of training"""
+    hidden: int = 128
+    """units in each of the two hidden layers"""
+    seed: int = 0
+    """seeds torch and the environments"""
+    eval_episodes: int = 20
+    """greedy Gymnasium episodes played after training"""
+
+
+def build_agent(config: Config) -> agentnet.Agent:
+    """An MLP from CartPole's observation to Q-values, with epsilon-greedy actions."""
+    observation = L.InputLayer((None, 4), name="observation")
+    hidden = L.DenseLayer(observation, config.hidden, name="hidden1")
+    hidden = L.DenseLayer(hidden, config.hidden, name="hidden2")
+    qvalues = L.DenseLayer(hidden, 2, nonlinearity=None, name="q")
+    resolver = EpsilonGreedyResolver(qvalues, epsilon=config.epsilon_start, name="resolver")
+    return agentnet.Agent(observation, policy_estimators=qvalues, action_layers=resolver)
+
+
+def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
+         resume: bool = False, **overrides) -> dict:
+    """Train, evaluate on Gymnasium, and return ``{"eval_mean_return", "log", "agent"}``."""
+    if resume:
+        raise ValueError("gym_cartpole_dqn cannot resume: Gymnasium environments' states "
+                         "are not saved in checkpoints")
+    config = Config(**overrides)
+    if total_steps is not None:
+        config = dataclasses.replace(config, total_steps=total_steps)
+    torch.manual_seed(config.seed)
+    agent = build_agent(config)
+    target = TargetNetwork(agent.policy_layers[0])
+    optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
+    resolver = agent.action_layers[0]
+    replay = SessionPoolEnvironment(config.pool_capacity, config.session_length, agent=agent)
+    episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
+    updates, step, loss = 0, 0, torch.tensor(float("nan"))
+    with EnvPool(agent, GYMNASIUM_ID, n_envs=config.n_envs, seed=config.seed) as envs:
+        while step < config.total_steps:
+            # --- exploration schedule (plumbing) ---
+            progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
+            resolver.epsilon.set_value(config.epsilon_start
+                                       + progress * (config.epsilon_end - config.epsilon_start))
+            # --- play: record the environments' sessions into the replay pool ---
+            sessions = envs.update(config.session_length, replay)
+            step += config.n_envs * config.session_length
+            # --- learn: n-step Q-learning on replayed sessions, against the target network ---
+            for _ in range(config.updates_per_collection if step >= config.learning_starts
+                           else 0):
+                batch = replay.sample_session_batch(config.batch_sessions)
+                s = agent.get_sessions(batch, experience_replay=True,
+                                       additional_outputs=[target.output_layers])
+                elementwise = qlearning.get_elementwise_objective(
+                    s.policy, s.actions, s.rewards, s.is_alive,
+                    qvalues_target=s.additional_outputs[0], n_steps=config.n_steps,
+                    gamma_or_gammas=config.gamma, is_truncated=s.is_truncated,
+                    loss_function=qlearning.huber_loss)
+                loss = generic.masked_mean(elementwise, s.is_alive)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                updates += 1
+                if updates % config.target_every == 0:
+                    target.load_weights()
+            # --- bookkeeping ---
+            finished = episodes.update(sessions.rewards, sessions.is_alive)
+            log.record(step, finished.returns, loss=loss.item(),
+                       epsilon=resolver.epsilon.get_value())
+        evaluation = envs.evaluate(config.eval_episodes)
+    log.finish(evaluation.returns, what=f"greedy evaluation on Gymnasium {GYMNASIUM_ID}")
+    return {"eval_mean_return": evaluation.returns.mean().item(), "log": log, "agent": agent}
+
+
+if __name__ == "__main__":
+    main()
