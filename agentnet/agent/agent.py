@@ -1,6 +1,7 @@
 """The Agent: a one-tick graph packed with its memory, unrolled against an environment."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ class Agent(nn.Module):
                  policy_estimators: Layer | Sequence[Layer] = (),
                  action_layers: Layer | Sequence[Layer] = ()):
         super().__init__()
+        self._device: torch.device | None = None
         self.single_observation = isinstance(observation_layers, Layer)
         self.single_policy = isinstance(policy_estimators, Layer)
         self.single_action = isinstance(action_layers, Layer)
@@ -93,10 +95,16 @@ class Agent(nn.Module):
     # --- parameters -------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        """Where the agent's parameters live (CPU for an agent without any)."""
-        for tensor in (*self.parameters(), *self.buffers()):
-            return tensor.device
-        return torch.device("cpu")
+        """Where the agent's parameters live (CPU for an agent without any); looked up once
+        and again after every ``.to()``/``.cuda()`` (walking the modules costs on every tick)."""
+        if self._device is None:
+            tensor = next(itertools.chain(self.parameters(), self.buffers()), None)
+            self._device = torch.device("cpu") if tensor is None else tensor.device
+        return self._device
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Agent:
+        self._device = None  # .to(), .cuda(), .half()...: the device may change
+        return super()._apply(fn, *args, **kwargs)
 
     def get_all_params(self, **tags: bool) -> list[nn.Parameter]:
         """The agent's parameters, each once; tags as in :func:`agentnet.layers.get_all_params`."""
