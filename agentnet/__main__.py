@@ -1,7 +1,7 @@
 """The main job: ``python -m agentnet`` (or the ``agentnet`` command).
 
-``agentnet train [EXAMPLE]`` (the default) trains an example agent on batched native
-CartPole, printing its progress, then evaluates it greedily on 100 fresh episodes.
+``agentnet train [EXAMPLE]`` (the default: A2C on batched native CartPole) trains an example
+agent, printing its progress, then evaluates it greedily on fresh episodes.
 ``agentnet list`` lists the examples. ``agentnet demo`` builds the seed's minimal Q-learning
 agent and a GRU agent, plays native CartPole with each and prints what they saw: the fields'
 shapes, the mean session length and the rollout speed in environment steps per second.
@@ -70,6 +70,10 @@ def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> 
 EXAMPLES = {
     "cartpole_a2c": "n-step advantage actor-critic on batched native CartPole",
     "cartpole_nstep_q": "n-step Q-learning on batched native CartPole, no replay",
+    "pendulum_naf": "normalized advantage functions on batched native Pendulum, with replay",
+    "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
+    "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
+    "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n, through Recurrence",
 }
 
 
@@ -77,7 +81,7 @@ def train(example: str, steps: int | None, seed: int, out: str | None = None) ->
     """Run an example's ``main`` (it prints its progress and its evaluation)."""
     module = importlib.import_module(f"agentnet.examples.{example}")
     print(f"agentnet train {example}: {EXAMPLES[example]}")
-    return module.main(total_steps=steps, seed=seed, out_dir=out)
+    return module.main(total_steps=steps, seed=seed, **({"out_dir": out} if out else {}))
 
 
 def resume(directory: str, steps: int | None) -> dict:
@@ -101,7 +105,10 @@ def evaluate(directory: str, episodes: int, seed: int) -> None:
     module = importlib.import_module(example)
     agent = module.build_agent(module.Config(**config))
     persistence.load(agent, Path(directory) / "checkpoint.safetensors")
-    react = agent.get_react_function(greedy=True)
+    # no exploration: greedy resolvers, noise layers off
+    reads_greedy = any("greedy" in layer.accepted_flags for layer in agent.layers.values())
+    react = agent.get_react_function(deterministic=True, **({"greedy": True} if reads_greedy
+                                                             else {}))
     env = gymnasium.make(module.GYMNASIUM_ID)
     returns = []
     for episode in range(episodes):
@@ -111,8 +118,9 @@ def evaluate(directory: str, episodes: int, seed: int) -> None:
             reaction = react(observation[None], memory)
             memory = reaction.new_states
             action = reaction.actions[0] if isinstance(reaction.actions, np.ndarray) \
-                else reaction.actions[0][0]
-            observation, reward, terminated, truncated, _ = env.step(action.item())
+                else reaction.actions[0][0]  # the first row; several action layers: the first
+            observation, reward, terminated, truncated, _ = env.step(
+                action.item() if action.ndim == 0 else action)
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
