@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import warnings
 
-import gymnasium as gym
+import native_env_checks as checks
 import numpy as np
 import pytest
 import torch
 
 from agentnet.environment import cartpole as cartpole_module
-from agentnet.environment.base import BaseEnvironment
 from agentnet.environment.cartpole import CartPole
+
+GYM_ID = "CartPole-v1"
 
 
 def _balance(obs: np.ndarray) -> int:
@@ -19,32 +20,17 @@ def _balance(obs: np.ndarray) -> int:
     return int(theta + 0.5 * theta_dot + 0.01 * x + 0.1 * x_dot > 0)
 
 
-def _gym_from(physics: torch.Tensor, elapsed_steps: int = 0) -> gym.Env:
-    """``gymnasium.make("CartPole-v1")`` put in our float64 ``physics [4]``."""
-    env = gym.make("CartPole-v1")
-    env.reset(seed=0)
-    env.unwrapped.state = physics.numpy().astype(np.float64).copy()
-    env._elapsed_steps = elapsed_steps  # the TimeLimit wrapper's counter
-    return env
+def _gym_from(physics: torch.Tensor, elapsed_steps: int = 0):
+    return checks.gym_from(GYM_ID, physics, elapsed_steps)
 
 
 def _step(env: CartPole, states: list[torch.Tensor], actions: list[int]):
-    a = [torch.tensor(actions, dtype=torch.int64, device=states[0].device)]
-    new_states, (obs,) = env.get_action_results(states, a)
-    rewards = env.get_rewards(states, a, new_states)
-    return new_states, obs, rewards
+    return checks.step(env, states, torch.tensor(actions, dtype=torch.int64))
 
 
 def test_public_api():
-    assert cartpole_module.__all__ == ["CartPole"]
-    env = CartPole()
-    assert isinstance(env, BaseEnvironment)
-    assert env.state_shapes == [(4,), (), ()]
-    assert env.state_dtypes == [torch.float64, torch.int64, torch.bool]
-    assert env.observation_shapes == [(4,)]
-    assert env.observation_dtypes == [torch.float32]
-    assert env.action_shapes == [()]
-    assert env.action_dtypes == [torch.int64]
+    checks.check_public_api(cartpole_module, CartPole, gym_id=GYM_ID, max_steps=500,
+                            physics_size=4, observation_size=4, discrete=True)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5, 6, 7])
@@ -153,41 +139,18 @@ def test_batch_matches_gymnasium():
 
 
 def test_batch_equals_independent_sessions():
-    batch_size = 8
     env = CartPole(seed=7)
-    batch_states, _ = env.reset(batch_size=batch_size)
-    singles = [[s[i:i + 1].clone() for s in batch_states] for i in range(batch_size)]
-    rng = np.random.default_rng(1)
-    for _ in range(40):
-        actions = rng.integers(2, size=batch_size).tolist()
-        new_batch, batch_obs, batch_rewards = _step(env, batch_states, actions)
-        for i in range(batch_size):
-            new_single, obs, rewards = _step(env, singles[i], [actions[i]])
-            # vectorised and scalar sin/cos may differ in the last bit of float64
-            torch.testing.assert_close(new_single[0][0], new_batch[0][i], rtol=0, atol=1e-12)
-            torch.testing.assert_close(obs[0], batch_obs[i], rtol=0, atol=1e-6)
-            assert torch.equal(new_single[1][0], new_batch[1][i])
-            assert torch.equal(new_single[2][0], new_batch[2][i])
-            assert torch.equal(rewards[0], batch_rewards[i])
-            assert torch.equal(env.get_is_alive(new_single)[0], env.get_is_alive(new_batch)[i])
-            singles[i] = new_single
-        batch_states = new_batch
+    batch_states = checks.check_batch_equals_single(
+        env, batch=8, ticks=40,
+        policy=lambda physics, rng: torch.from_numpy(rng.integers(2, size=len(physics))))
     assert not env.get_is_alive(batch_states).all(), "some sessions should have ended"
 
 
 def test_seeded_reset_is_reproducible_and_in_bounds():
-    (a, steps, terminated), (obs,) = CartPole(batch_size=5, seed=42).reset()
-    (b, *_), _ = CartPole(batch_size=5, seed=42).reset()
-    (c, *_), _ = CartPole(batch_size=5, seed=43).reset()
-    assert torch.equal(a, b)
-    assert not torch.equal(a, c)
-    assert a.shape == (5, 4) and a.dtype == torch.float64
+    a, obs = checks.check_seeded_reset(CartPole)
     assert torch.equal(obs, a.to(torch.float32))
-    assert steps.tolist() == [0] * 5 and steps.dtype == torch.int64
-    assert terminated.tolist() == [False] * 5 and terminated.dtype == torch.bool
-    many, _ = CartPole(seed=0).reset(batch_size=10000)
-    assert many[0].min() >= -0.05 and many[0].max() <= 0.05
-    assert many[0].min() < -0.049 and many[0].max() > 0.049  # the whole range is used
+    # the whole range is used
+    checks.check_spread(checks.reset_many(CartPole), -0.05, 0.05, -0.049, 0.049)
 
 
 def test_resets_differ_and_batch_size_default():
@@ -200,13 +163,7 @@ def test_resets_differ_and_batch_size_default():
 
 
 def test_unseeded_reset_follows_torch_manual_seed():
-    torch.manual_seed(5)
-    (a, *_), _ = CartPole().reset(batch_size=4)
-    torch.manual_seed(5)
-    (b, *_), _ = CartPole().reset(batch_size=4)
-    (c, *_), _ = CartPole().reset(batch_size=4)
-    assert torch.equal(a, b)
-    assert not torch.equal(b, c)
+    checks.check_unseeded_reset_follows_torch_seed(CartPole)
 
 
 def test_termination_is_sticky():
@@ -245,27 +202,10 @@ def test_thresholds_are_gymnasiums():
 
 
 def test_float32_dtype_and_device():
-    env64 = CartPole(seed=9)
-    env32 = CartPole(seed=9, dtype=torch.float32)
-    states64, _ = env64.reset(batch_size=4)
-    states32, (obs32,) = env32.reset(batch_size=4)
-    assert states32[0].dtype == torch.float32 and obs32.dtype == torch.float32
-    torch.testing.assert_close(states32[0], states64[0].float(), rtol=0, atol=0)
-    device = states32[0].device
     rng = np.random.default_rng(2)
-    for _ in range(10):
-        actions = rng.integers(2, size=4).tolist()
-        states64, obs64, _ = _step(env64, states64, actions)
-        a = [torch.tensor(actions, device=device)]
-        new32, (obs32,) = env32.get_action_results(states32, a)
-        rewards = env32.get_rewards(states32, a, new32)
-        outputs = [*new32, obs32, rewards, env32.get_is_alive(new32),
-                   env32.get_is_terminated(new32)]
-        assert all(t.device == device for t in outputs)
-        assert new32[0].dtype == torch.float32 and obs32.dtype == torch.float32
-        assert rewards.dtype == torch.float32
-        torch.testing.assert_close(obs32, obs64, rtol=0, atol=1e-4)
-        states32 = new32
+    checks.check_float32_follows_float64(
+        CartPole, lambda: torch.from_numpy(rng.integers(2, size=4)), ticks=10, obs_atol=1e-4)
+    checks.check_stays_on_meta(CartPole)
 
 
 def test_reset_device_argument():
@@ -273,20 +213,10 @@ def test_reset_device_argument():
     assert all(t.device == torch.device("cpu") for t in [*states, obs])
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@checks.cuda_test
 def test_cuda_matches_cpu():
-    env = CartPole(seed=0)
-    cpu_states, _ = CartPole(seed=0).reset(batch_size=64)
-    states, _ = env.reset(batch_size=64, device="cuda")
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        actions = rng.integers(2, size=64).tolist()
-        cpu_states, cpu_obs, cpu_rewards = _step(env, cpu_states, actions)
-        states, obs, rewards = _step(env, states, actions)
-        assert all(t.device.type == "cuda" for t in [*states, obs, rewards])
-        torch.testing.assert_close(obs.cpu(), cpu_obs, rtol=0, atol=1e-6)
-        assert torch.equal(rewards.cpu(), cpu_rewards)
+    checks.check_cuda_matches_cpu(
+        CartPole, lambda physics, rng: torch.from_numpy(rng.integers(2, size=64)), ticks=30)
 
 
 def test_bad_actions_raise():

@@ -9,32 +9,15 @@ rounding of Gymnasium's float64 reward, exactly.
 """
 from __future__ import annotations
 
-import gymnasium as gym
+import native_env_checks as checks
 import numpy as np
 import pytest
 import torch
 
 from agentnet.environment import mountain_car_continuous as module
-from agentnet.environment.base import BaseEnvironment
 from agentnet.environment.mountain_car_continuous import MountainCarContinuous
 
-ATOL = 1e-6
-
-
-def _gym_from(physics: torch.Tensor, elapsed_steps: int = 0, float32: bool = False) -> gym.Env:
-    """``gymnasium.make("MountainCarContinuous-v0")`` put in our ``physics [2]``: float64 as
-    its reset leaves it, or float32 as its steps do."""
-    env = gym.make("MountainCarContinuous-v0")
-    env.reset(seed=0)
-    _put_state(env, physics, elapsed_steps, float32)
-    return env
-
-
-def _put_state(env: gym.Env, physics: torch.Tensor, elapsed_steps: int = 0,
-               float32: bool = False) -> None:
-    state = physics.cpu().numpy().astype(np.float32 if float32 else np.float64)
-    env.unwrapped.state = state.copy()
-    env._elapsed_steps = elapsed_steps  # the TimeLimit wrapper's counter
+GYM_ID = "MountainCarContinuous-v0"
 
 
 def _policy(physics: torch.Tensor, rng: np.random.Generator, noise: np.ndarray
@@ -49,67 +32,23 @@ def _policy(physics: torch.Tensor, rng: np.random.Generator, noise: np.ndarray
     return torch.where(use_random, random, pump).to(torch.float32)[:, None]
 
 
-def _step(env: MountainCarContinuous, states: list[torch.Tensor], actions: torch.Tensor):
-    a = [actions.to(states[0].device)]
-    new_states, (obs,) = env.get_action_results(states, a)
-    return new_states, obs, env.get_rewards(states, a, new_states)
-
-
 def test_public_api():
-    assert module.__all__ == ["MountainCarContinuous"]
-    env = MountainCarContinuous()
-    assert isinstance(env, BaseEnvironment)
-    assert env.max_steps == 999 and env.gymnasium_id == "MountainCarContinuous-v0"
-    assert env.state_shapes == [(2,), (), ()]
-    assert env.state_dtypes == [torch.float64, torch.int64, torch.bool]
-    assert env.observation_shapes == [(2,)] and env.observation_dtypes == [torch.float32]
-    assert env.action_shapes == [(1,)] and env.action_dtypes == [torch.float32]
-    genv = gym.make("MountainCarContinuous-v0")
-    np.testing.assert_array_equal(np.float32(env.observation_low), genv.observation_space.low)
-    np.testing.assert_array_equal(np.float32(env.observation_high), genv.observation_space.high)
-    assert (env.action_low, env.action_high) == (genv.action_space.low[0],
-                                                 genv.action_space.high[0])
+    checks.check_public_api(module, MountainCarContinuous, gym_id=GYM_ID, max_steps=999,
+                            physics_size=2, observation_size=2, discrete=False)
 
 
 def test_matches_gymnasium_step_for_step_with_autoreset():
     """10 sessions, each beside its own Gymnasium environment, for over 10^4 steps; after each
     episode end (the dead tick) our session starts anew and Gymnasium is reset to our state."""
-    batch, ticks = 10, 1100
-    env = MountainCarContinuous(batch_size=batch, seed=0, autoreset=True)
-    torch.manual_seed(0)  # autoreset draws new episodes from torch's RNG
-    rng = np.random.default_rng(0)
     noise = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0, 1.0])
-    states, (obs,) = env.reset()
-    genvs = [_gym_from(states[0][i]) for i in range(batch)]
-    restarting = [False] * batch
-    compared, equal, terminated, truncated = 0, 0, 0, 0
-    for t in range(ticks):
-        actions = _policy(states[0], rng, noise)
-        new_states, obs, rewards = _step(env, states, actions)
-        for i, genv in enumerate(genvs):
-            if restarting[i]:  # states[i] was the dead tick: a fresh episode, action ignored
-                assert new_states[1][i] == 0 and env.get_is_alive(new_states)[i]
-                assert rewards[i] == 0
-                genv.reset()
-                _put_state(genv, new_states[0][i])
-                restarting[i] = False
-                continue
-            g_obs, g_reward, g_terminated, g_truncated, _ = genv.step(actions[i].numpy())
-            compared += 1
-            equal += bool((obs[i].numpy() == g_obs).all())
-            where = f"session {i}, tick {t}"
-            np.testing.assert_allclose(obs[i].numpy(), g_obs, rtol=0, atol=ATOL, err_msg=where)
-            assert rewards[i].item() == np.float32(g_reward), where
-            assert env.get_is_terminated(new_states)[i].item() == g_terminated, where
-            assert env.get_is_truncated(new_states)[i].item() == g_truncated, where
-            if g_terminated or g_truncated:
-                restarting[i] = True
-                terminated += g_terminated
-                truncated += g_truncated
-        states = new_states
+    agreement = checks.check_matches_gymnasium(
+        MountainCarContinuous(batch_size=10, seed=0, autoreset=True), GYM_ID,
+        lambda physics, rng: _policy(physics, rng, noise), ticks=1100,
+        check_reward=checks.assert_float32_reward)
+    compared, equal = agreement.compared, agreement.equal
     assert compared >= 10_000
     assert equal >= 0.99 * compared, f"only {equal} of {compared} observations equal"
-    assert terminated >= 30 and truncated >= 2, (terminated, truncated)
+    assert agreement.terminated >= 30 and agreement.truncated >= 2, agreement
 
 
 # (position, velocity) at the edges: speed limits, the left wall, the flag, the right end
@@ -131,48 +70,25 @@ def test_edges_match_gymnasium(first_step):
         action = torch.full((batch, 1), force, dtype=torch.float32)
         steps = torch.full((batch,), 0 if first_step else 5)
         states = [physics, steps, torch.zeros(batch, dtype=torch.bool)]
-        new_states, obs, rewards = _step(env, states, action)
-        for i in range(batch):
-            genv = _gym_from(physics[i], int(steps[i]), float32=not first_step)
-            g_obs, g_reward, g_terminated, _, _ = genv.step(action[i].numpy())
-            where = f"state {EDGES[i]}, force {force}"
-            np.testing.assert_array_equal(obs[i].numpy(), g_obs, err_msg=where)
-            assert rewards[i].item() == np.float32(g_reward), where
-            assert new_states[2][i].item() == g_terminated, where
+        checks.check_steps_from(env, GYM_ID, states, action, atol=0,
+                                check_reward=checks.assert_float32_reward,
+                                gym_dtype=np.float64 if first_step else np.float32,
+                                where=lambda i, f=force: f"state {EDGES[i]}, force {f}")
 
 
 def test_batch_equals_independent_sessions():
-    batch = 4
-    env = MountainCarContinuous(seed=7)
-    batch_states, _ = env.reset(batch_size=batch)
-    singles = [[s[i:i + 1].clone() for s in batch_states] for i in range(batch)]
-    rng = np.random.default_rng(1)
-    for _ in range(150):
-        actions = _policy(batch_states[0], rng, np.array([0.0, 0.2, 0.5, 1.0]))
-        new_batch, batch_obs, batch_rewards = _step(env, batch_states, actions)
-        for i in range(batch):
-            new_single, obs, rewards = _step(env, singles[i], actions[i:i + 1])
-            torch.testing.assert_close(new_single[0][0], new_batch[0][i], rtol=0, atol=1e-12)
-            torch.testing.assert_close(obs[0], batch_obs[i], rtol=0, atol=ATOL)
-            assert torch.equal(new_single[1][0], new_batch[1][i])
-            assert torch.equal(new_single[2][0], new_batch[2][i])
-            assert torch.equal(rewards[0], batch_rewards[i])
-            singles[i] = new_single
-        batch_states = new_batch
+    noise = np.array([0.0, 0.2, 0.5, 1.0])
+    batch_states = checks.check_batch_equals_single(
+        MountainCarContinuous(seed=7), batch=4, ticks=150,
+        policy=lambda physics, rng: _policy(physics, rng, noise))
     assert batch_states[2].any()
 
 
 def test_seeded_reset_is_reproducible_and_gymnasiums_distribution():
-    (a, steps, terminated), (obs,) = MountainCarContinuous(batch_size=5, seed=42).reset()
-    (b, *_), _ = MountainCarContinuous(batch_size=5, seed=42).reset()
-    (c, *_), _ = MountainCarContinuous(batch_size=5, seed=43).reset()
-    assert torch.equal(a, b) and not torch.equal(a, c)
-    assert a.dtype == torch.float64 and torch.equal(obs, a.float())
-    assert steps.tolist() == [0] * 5 and terminated.tolist() == [False] * 5
-    (many, *_), _ = MountainCarContinuous(seed=0).reset(batch_size=10000)
-    position, velocity = many.unbind(1)
-    assert position.min() >= -0.6 and position.max() <= -0.4
-    assert position.min() < -0.599 and position.max() > -0.401
+    a, obs = checks.check_seeded_reset(MountainCarContinuous)
+    assert torch.equal(obs, a.float())
+    position, velocity = checks.reset_many(MountainCarContinuous).unbind(1)
+    checks.check_spread(position, -0.6, -0.4, -0.599, -0.401)
     assert velocity.eq(0).all()
 
 
@@ -182,7 +98,7 @@ def test_autoreset_after_reaching_the_flag():
     env = MountainCarContinuous(autoreset=True)
     ticks = []
     for _ in range(3):
-        new_states, obs, rewards = _step(env, states, torch.tensor([[1.0], [-0.5]]))
+        new_states, obs, rewards = checks.step(env, states, torch.tensor([[1.0], [-0.5]]))
         ticks.append((new_states[1].tolist(), env.get_is_alive(new_states).tolist(),
                       [round(r, 4) for r in rewards.tolist()]))
         states = new_states
@@ -193,42 +109,17 @@ def test_autoreset_after_reaching_the_flag():
 
 
 def test_float32_dtype_and_device_follow_the_inputs():
-    env64 = MountainCarContinuous(seed=9)
-    env32 = MountainCarContinuous(seed=9, dtype=torch.float32)
-    states64, _ = env64.reset(batch_size=4)
-    states32, _ = env32.reset(batch_size=4)
-    assert states32[0].dtype == torch.float32
-    for _ in range(20):
-        actions = torch.tensor([[-2.0], [0.5], [1.0], [0.2]])
-        states64, obs64, rewards64 = _step(env64, states64, actions)
-        states32, obs32, rewards32 = _step(env32, states32, actions)
-        assert states32[0].dtype == torch.float32 and obs32.dtype == torch.float32
-        torch.testing.assert_close(obs32, obs64, rtol=0, atol=1e-5)
-        assert torch.equal(rewards32, rewards64)
-    # nothing is made on another device: on "meta" any stray CPU tensor would fail
-    env = MountainCarContinuous(seed=0, autoreset=True)
-    states, (obs,) = env.reset(batch_size=3, device="meta")
-    actions = [torch.zeros(3, 1, device="meta")]
-    new_states, (obs,) = env.get_action_results(states, actions)
-    outputs = [*states, *new_states, obs, env.get_rewards(states, actions, new_states),
-               env.get_is_alive(new_states), env.get_is_truncated(new_states)]
-    assert all(t.device.type == "meta" for t in outputs)
+    checks.check_float32_follows_float64(
+        MountainCarContinuous, lambda: torch.tensor([[-2.0], [0.5], [1.0], [0.2]]), ticks=20,
+        obs_atol=1e-5)
+    checks.check_stays_on_meta(MountainCarContinuous)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@checks.cuda_test
 def test_cuda_matches_cpu():
-    env = MountainCarContinuous(seed=0)
-    cpu_states, _ = env.reset(batch_size=64)
-    states = [s.cuda() for s in cpu_states]
-    rng = np.random.default_rng(0)
-    for _ in range(100):
-        actions = _policy(cpu_states[0], rng, np.full(64, 0.5))
-        cpu_states, cpu_obs, cpu_rewards = _step(env, cpu_states, actions)
-        states, obs, rewards = _step(env, states, actions)
-        assert all(t.device.type == "cuda" for t in [*states, obs, rewards])
-        torch.testing.assert_close(obs.cpu(), cpu_obs, rtol=0, atol=ATOL)
-        assert torch.equal(rewards.cpu(), cpu_rewards)
+    checks.check_cuda_matches_cpu(
+        MountainCarContinuous, lambda physics, rng: _policy(physics, rng, np.full(64, 0.5)),
+        ticks=100)
 
 
 def test_bad_actions_raise():
