@@ -9,6 +9,7 @@ entropy bonus) takes one optimizer step. Evaluated greedily on 100 fresh episode
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,11 +64,16 @@ def build_agent(config: Config) -> agentnet.Agent:
 
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
-         resume: bool = False, **overrides) -> dict:
+         resume: bool = False,
+         on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
+         **overrides) -> dict:
     """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
 
     With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
     (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint.
+    ``on_progress(step, agent)``, if given, is called after every iteration (``step``:
+    environment steps so far); returning True stops training early (e.g. a benchmark
+    evaluating the agent every few thousand steps).
     """
     config = Config(**overrides)
     if total_steps is not None:
@@ -104,6 +110,8 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
         if run and (step % (50 * steps_per_iteration) == 0 or step >= config.total_steps):
             run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                    "episodes": episodes.state_dict()})
+        if on_progress is not None and on_progress(step, agent):
+            break
     evaluation = play_episodes(agent, CartPole(batch_size=config.eval_episodes,
                                                seed=config.seed + 1),
                                config.eval_episodes, max_steps=500, greedy=True)

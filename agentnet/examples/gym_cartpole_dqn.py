@@ -2,14 +2,23 @@
 
 Eight Gymnasium environments are played by the agent through an ``EnvPool``; every few ticks
 their sessions go into a ``SessionPoolEnvironment``; batches of sessions sampled from it are
-replayed with today's weights (the recorded actions forced) and trained on n-step Q-learning
-references from a target network that is copied every few updates.
+replayed with today's weights (the recorded actions forced) and trained on n-step
+Q-learning references from a target network that is copied every few updates.
+
+The target is copied only after enough gradient steps for the agent to fit it (64 steps, i.e.
+every 256 environment steps, the cadence of rl-zoo3's tuned SB3 DQN, whose
+``target_update_interval=10`` counts environment steps, not gradient steps): copying it
+every 8 to 32 steps makes the Q-values diverge (far above CartPole's maximum of
+``1 / (1 - gamma) = 100``) and the greedy policy collapse. The step size decays to zero so
+that the policy found is kept to the end. Solves CartPole-v1 (greedy mean of 20 episodes
+>= 475) in 40k steps for seeds 0, 1 and 2 (20 to 60 s on one shared CPU thread).
 
     python -m agentnet.examples.gym_cartpole_dqn
 """
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,13 +42,13 @@ class Config:
     """environment steps to train for (all environments together)"""
     n_envs: int = 8
     """Gymnasium environments played at once"""
-    session_length: int = 16
+    session_length: int = 8
     """ticks per recorded session"""
     pool_capacity: int = 4_000
     """sessions the replay pool holds"""
     batch_sessions: int = 32
     """sessions per replayed batch"""
-    updates_per_collection: int = 8
+    updates_per_collection: int = 16
     """gradient steps after each collection of n_envs sessions"""
     learning_starts: int = 1_000
     """environment steps collected before learning"""
@@ -47,16 +56,24 @@ class Config:
     """the n of n-step Q-learning"""
     gamma: float = 0.99
     """discount"""
-    learning_rate: float = 1e-3
-    """Adam's step size"""
-    target_every: int = 50
-    """gradient steps between hard copies of the agent into the target network"""
+    learning_rate: float = 2.3e-3
+    """Adam's step size at the start ..."""
+    learning_rate_end: float = 0.0
+    """... changing linearly to this at the end of training"""
+    target_every: int = 64
+    """gradient steps between hard copies of the agent into the target network (here every
+    256 environment steps; far fewer steps between copies make Q-learning diverge)"""
     epsilon_start: float = 1.0
     """exploration at the start ..."""
     epsilon_end: float = 0.04
     """... decaying linearly to this value ..."""
-    epsilon_decay_fraction: float = 0.3
+    epsilon_decay_fraction: float = 0.15
     """... over this fraction of training"""
+    double_q: bool = False
+    """double Q-learning: the target network values the action the agent prefers (no
+    faster here: 3 seeds solved at 26k-36k steps with it, 22k-26k without)"""
+    max_grad_norm: float | None = 10.0
+    """clip the gradient's global norm to this (None: no clipping)"""
     hidden: int = 128
     """units in each of the two hidden layers"""
     seed: int = 0
@@ -76,8 +93,15 @@ def build_agent(config: Config) -> agentnet.Agent:
 
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
-         resume: bool = False, **overrides) -> dict:
-    """Train, evaluate on Gymnasium, and return ``{"eval_mean_return", "log", "agent"}``."""
+         resume: bool = False,
+         on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
+         **overrides) -> dict:
+    """Train, evaluate on Gymnasium, and return ``{"eval_mean_return", "log", "agent"}``.
+
+    ``on_progress(step, agent)``, if given, is called after every collection and its updates
+    (``step``: environment steps so far); returning True stops training early (e.g. a
+    benchmark evaluating the agent every few thousand steps).
+    """
     if resume:
         raise ValueError("gym_cartpole_dqn cannot resume: Gymnasium environments' states "
                          "are not saved in checkpoints")
@@ -94,10 +118,13 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     updates, step, loss = 0, 0, torch.tensor(float("nan"))
     with EnvPool(agent, GYMNASIUM_ID, n_envs=config.n_envs, seed=config.seed) as envs:
         while step < config.total_steps:
-            # --- exploration schedule (plumbing) ---
+            # --- exploration and step-size schedules (plumbing) ---
             progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
             resolver.epsilon.set_value(config.epsilon_start
                                        + progress * (config.epsilon_end - config.epsilon_start))
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate + step / config.total_steps * (
+                    config.learning_rate_end - config.learning_rate)
             # --- play: record the environments' sessions into the replay pool ---
             sessions = envs.update(config.session_length, replay)
             step += config.n_envs * config.session_length
@@ -107,14 +134,19 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
                 batch = replay.sample_session_batch(config.batch_sessions)
                 s = agent.get_sessions(batch, experience_replay=True,
                                        additional_outputs=[target.output_layers])
+                qvalues_target = s.additional_outputs[0]
+                state_values_target = (qlearning.get_double_q_state_values(
+                    s.policy, qvalues_target) if config.double_q else None)
                 elementwise = qlearning.get_elementwise_objective(
                     s.policy, s.actions, s.rewards, s.is_alive,
-                    qvalues_target=s.additional_outputs[0], n_steps=config.n_steps,
-                    gamma_or_gammas=config.gamma, is_truncated=s.is_truncated,
-                    loss_function=qlearning.huber_loss)
+                    qvalues_target=qvalues_target, state_values_target=state_values_target,
+                    n_steps=config.n_steps, gamma_or_gammas=config.gamma,
+                    is_truncated=s.is_truncated, loss_function=qlearning.huber_loss)
                 loss = generic.masked_mean(elementwise, s.is_alive)
                 optimizer.zero_grad()
                 loss.backward()
+                if config.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
                 optimizer.step()
                 updates += 1
                 if updates % config.target_every == 0:
@@ -123,7 +155,9 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             log.record(step, finished.returns, loss=loss.item(),
                        epsilon=resolver.epsilon.get_value())
-        evaluation = envs.evaluate(config.eval_episodes)
+            if on_progress is not None and on_progress(step, agent):
+                break
+        evaluation = envs.evaluate(config.eval_episodes, seed=config.seed + 1)
     log.finish(evaluation.returns, what=f"greedy evaluation on Gymnasium {GYMNASIUM_ID}")
     return {"eval_mean_return": evaluation.returns.mean().item(), "log": log, "agent": agent}
 
