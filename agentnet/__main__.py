@@ -70,6 +70,7 @@ def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> 
 EXAMPLES = {
     "cartpole_a2c": "n-step advantage actor-critic on batched native CartPole",
     "cartpole_nstep_q": "n-step Q-learning on batched native CartPole, no replay",
+    "gym_cartpole_dqn": "DQN on Gymnasium's CartPole-v1: env pool, session pool, target network",
     "pendulum_naf": "normalized advantage functions on batched native Pendulum, with replay",
     "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
