@@ -71,6 +71,8 @@ EXAMPLES = {
     "cartpole_a2c": "n-step advantage actor-critic on batched native CartPole",
     "cartpole_nstep_q": "n-step Q-learning on batched native CartPole, no replay",
     "gym_cartpole_dqn": "DQN on Gymnasium's CartPole-v1: env pool, session pool, target network",
+    "cartpole_ppo": "PPO with GAE on batched native CartPole",
+    "cartpole_recurrent": "a GRU A2C agent on CartPole with the velocities hidden",
     "pendulum_naf": "normalized advantage functions on batched native Pendulum, with replay",
     "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
@@ -104,6 +106,8 @@ def evaluate(directory: str, episodes: int, seed: int) -> None:
 
     example, config = RunDirectory.read_settings(directory)
     module = importlib.import_module(example)
+    if not hasattr(module, "GYMNASIUM_ID"):
+        raise SystemExit(f"agentnet evaluate: {example} has no Gymnasium counterpart to play")
     agent = module.build_agent(module.Config(**config))
     persistence.load(agent, Path(directory) / "checkpoint.safetensors")
     # no exploration: greedy resolvers, noise layers off

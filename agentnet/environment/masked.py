@@ -53,7 +53,8 @@ class MaskedObservations(BaseEnvironment):
         self._index: dict[torch.device, torch.Tensor] = {}  # ``keep`` on each device, made once
 
     @property
-    def autoreset(self) -> bool:  # type: ignore[override]
+    def autoreset(self) -> bool:
+        """The wrapped environment's: a stopped session restarts by itself."""
         return self.env.autoreset
 
     def __getattr__(self, name: str) -> Any:
@@ -74,8 +75,9 @@ class MaskedObservations(BaseEnvironment):
                 self.keep, dtype=torch.int64, device=observation.device)
         return [observation.index_select(-1, index)]
 
-    def reset(self, batch_size: int | None = None, device: Any = None
+    def reset(self, batch_size: Any = None, device: Any = None
               ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The wrapped environment's reset (``batch_size`` None: its default), masked."""
         states, observations = self.env.reset(batch_size, device)
         return states, self.mask(observations)
 
