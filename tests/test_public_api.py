@@ -23,3 +23,12 @@ def test_top_level_names_match_the_design():
     assert agentnet.Agent is agentnet.agent.Agent is agentnet.MDPAgent
     assert agentnet.environment.CartPole is not None
     assert agentnet.__version__
+
+
+def test_test_files_have_unique_names():
+    # tests/ has no __init__.py: pytest imports test files by basename, so twins collide
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in Path(__file__).parent.rglob("*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
