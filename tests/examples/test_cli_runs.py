@@ -40,8 +40,15 @@ def test_a_stopped_run_resumes_exactly(example, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.optim.Adam, "step", crashing_step)
     with pytest.raises(Crash):
         example.main(total_steps=STEPS, verbose=False, out_dir=tmp_path)
-    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    resumed_steps = {"n": 0}
+
+    def counting_step(self, *args, **kwargs):
+        resumed_steps["n"] += 1
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
     resumed = example.main(total_steps=STEPS, verbose=False, out_dir=tmp_path, resume=True)
+    assert resumed_steps["n"] == 120 - 50  # went on from the checkpoint at iteration 50
     for (name, a), b in zip(whole.named_parameters(), resumed["agent"].parameters()):
         assert torch.equal(a, b), name
     assert {p.name for p in tmp_path.iterdir()} >= {
