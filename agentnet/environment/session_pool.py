@@ -273,6 +273,44 @@ class SessionPoolEnvironment:
         add("preceding_memories", self._memories, memories, False)
         return fields
 
+    # --- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything stored, the write position and the priorities: what a training
+        checkpoint needs to go on exactly (``load_state_dict`` restores it)."""
+        state: dict[str, Any] = {
+            "observations": list(self._observations), "actions": list(self._actions),
+            "rewards": self._rewards, "is_alive": self._is_alive,
+            "is_truncated": self._is_truncated, "memories": list(self._memories),
+            "position": self._position, "size": self._size, "max_priority": self._max_priority}
+        if self._tree is not None:
+            state["priorities"] = self._tree.nodes
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a pool of the same capacity, length and specs;
+        checks every tensor's shape and dtype before changing anything."""
+        pairs = [*zip(self._observations, state["observations"]),
+                 *zip(self._actions, state["actions"]), (self._rewards, state["rewards"]),
+                 (self._is_alive, state["is_alive"]), (self._is_truncated, state["is_truncated"]),
+                 *zip(self._memories, state["memories"])]
+        if self._tree is not None:
+            pairs.append((self._tree.nodes, state["priorities"]))
+        counts = (len(state["observations"]), len(state["actions"]), len(state["memories"]))
+        expected = (len(self._observations), len(self._actions), len(self._memories))
+        if counts != expected:
+            raise ValueError(f"load_state_dict: the state holds {counts} observation, action "
+                             f"and memory tensors, the pool {expected}")
+        for storage, value in pairs:
+            if value.shape != storage.shape or value.dtype != storage.dtype:
+                raise ValueError(f"load_state_dict: a stored tensor has shape "
+                                 f"{format_shape(tuple(value.shape))} {value.dtype}, the pool "
+                                 f"{format_shape(tuple(storage.shape))} {storage.dtype}")
+        with torch.no_grad():
+            for storage, value in pairs:
+                storage.copy_(value)
+        self._position, self._size = int(state["position"]), int(state["size"])
+        self._max_priority = float(state["max_priority"])
+
     # --- reading ----------------------------------------------------------------------------
     def select_session_batch(self, indices: torch.Tensor) -> SessionBatchEnvironment:
         """The sessions at ``indices`` (int64 ``[k]``, each below ``len(pool)``), copied."""

@@ -39,7 +39,7 @@ class Config:
     session_length: int = 4
     """ticks per recorded session (one collection of n_sessions sessions per iteration)"""
     pool_capacity: int = 8_000
-    """sessions the replay pool holds (the default run never overwrites any)"""
+    """sessions the replay pool holds"""
     learning_starts: int = 1_000
     """environment steps collected before learning"""
     updates_per_iteration: int = 8
@@ -121,7 +121,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
         episodes.load_state_dict(carry["episodes"])
         target.load_state_dict(carry["target"])
         actor_optimizer.load_state_dict(carry["actor_optimizer"])
-        pool.load_sessions(*carry["pool"])
+        pool.load_state_dict(carry["pool"])
     steps_per_iteration = config.n_sessions * config.session_length
     while step < config.total_steps:
         # --- play on with exploration noise, and record what was played ---
@@ -160,14 +160,10 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
         log.record(step, finished.returns, critic_loss=critic_loss.item(),
                    actor_loss=actor_loss.item())
         if run and (step % (50 * steps_per_iteration) == 0 or step >= config.total_steps):
-            # the pool is saved in slot order: a resumed run goes on exactly while the pool
-            # has not wrapped around (pool_capacity sessions)
-            recorded = (pool.observations, pool.actions, pool.rewards, pool.is_alive,
-                        pool.is_truncated)
             run.save(step, agent, critic_optimizer, log, {
                 "sessions": sessions.continuation(), "episodes": episodes.state_dict(),
                 "target": target.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
-                "pool": recorded})
+                "pool": pool.state_dict()})
     evaluation = play_episodes(agent, Pendulum(batch_size=config.eval_episodes,
                                                seed=config.seed + 1),
                                config.eval_episodes, max_steps=200, deterministic=True)

@@ -438,3 +438,39 @@ def test_several_observations_and_memories_from_an_agent():
     torch.testing.assert_close(replayed.policy, second.policy)
     for layer in (gru, rnn):
         torch.testing.assert_close(replayed.agent_states[layer], second.agent_states[layer])
+
+
+def test_state_dict_round_trip_goes_on_exactly_after_the_ring_wrapped():
+    def filled(prioritized):
+        pool = SessionPoolEnvironment(capacity=4, session_length=2, prioritized=prioritized,
+                                      observation_specs=[((3,), torch.float32)])
+        for k in range(3):  # 6 sessions into 4 slots: the ring has wrapped
+            pool.append_sessions(torch.full((2, 2, 3), float(k)),
+                                 torch.full((2, 2), k, dtype=torch.int64), torch.ones(2, 2))
+        return pool
+
+    for prioritized in (False, True):
+        original = filled(prioritized)
+        if prioritized:
+            original.update_priorities(torch.tensor([0, 3]), torch.tensor([5.0, 0.5]))
+        copy = SessionPoolEnvironment(capacity=4, session_length=2, prioritized=prioritized,
+                                      observation_specs=[((3,), torch.float32)])
+        copy.load_state_dict(original.state_dict())
+        assert len(copy) == len(original)
+        for pool in (original, copy):  # the next append lands in the same slot
+            pool.append_sessions(torch.full((1, 2, 3), 9.0),
+                                 torch.full((1, 2), 9, dtype=torch.int64), torch.ones(1, 2))
+        for a, b in zip(original.observations + original.actions,
+                        copy.observations + copy.actions):
+            assert torch.equal(a, b)
+        torch.manual_seed(0)
+        first = original.sample_session_batch(16)
+        torch.manual_seed(0)
+        second = copy.sample_session_batch(16)
+        assert torch.equal(first.indices, second.indices)
+        assert torch.equal(first.weights, second.weights)
+    wrong = SessionPoolEnvironment(capacity=5, session_length=2,
+                                   observation_specs=[((3,), torch.float32)])
+    with pytest.raises(ValueError, match="load_state_dict"):
+        wrong.load_state_dict(filled(False).state_dict())
+    assert len(wrong) == 0
