@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 import agentnet
 from agentnet import layers as L
@@ -67,13 +68,24 @@ def make_env(batch_size: int, seed: int, autoreset: bool = False) -> MaskedObser
                               keep=KEEP)
 
 
+class _Scale(nn.Module):
+    """Multiplies the observation by fixed factors, kept in a buffer so that they follow the
+    agent's ``.to(device)`` (no host-to-device copy per tick)."""
+
+    def __init__(self, factors: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("factors", torch.tensor(factors))
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return observation * self.factors
+
+
 def build_agent(config: Config) -> agentnet.Agent:
     """Separate actor and critic, each a GRU memory (or a Dense layer) over the scaled
     observation, then a hidden layer: a softmax policy and a state value. With one shared
     memory the critic's large errors swamp what the actor needs to remember."""
     observation = L.InputLayer((None, len(KEEP)), name="observation")
-    scale = config.observation_scale
-    scaled = L.LambdaLayer(observation, lambda o: o * o.new_tensor(scale), name="scaled")
+    scaled = L.ModuleLayer(observation, _Scale(config.observation_scale), name="scaled")
     agent_states: dict[L.Layer, L.Layer] = {}
 
     def tower(name: str) -> L.Layer:
