@@ -23,6 +23,7 @@ from .agent import Agent
 from .environment import CartPole
 from .memory import GRUCell
 from .resolver import EpsilonGreedyResolver
+from .utils.persistence import PersistenceError
 
 
 def build_minimal_agent(n_observations: int = 4, n_actions: int = 2) -> Agent:
@@ -168,15 +169,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "list":
         for name, description in EXAMPLES.items():
             print(f"{name:<20} {description}")
-    elif args.command == "train":
-        torch.set_num_threads(args.threads)
-        if args.resume:
-            resume(args.resume, args.steps)
-        else:
-            train(args.example, args.steps, args.seed, args.out)
-    elif args.command == "evaluate":
-        torch.set_num_threads(1)
-        evaluate(args.directory, args.episodes, args.seed)
+    elif args.command in ("train", "evaluate"):
+        torch.set_num_threads(getattr(args, "threads", 1))
+        try:
+            if args.command == "evaluate":
+                evaluate(args.directory, args.episodes, args.seed)
+            elif args.resume:
+                resume(args.resume, args.steps)
+            else:
+                train(args.example, args.steps, args.seed, args.out)
+        except (FileNotFoundError, PersistenceError) as error:  # not a run folder, bad file
+            parser.error(str(error))
     else:
         torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)

@@ -1,0 +1,38 @@
+"""Every example the command line lists imports and runs for a few steps."""
+import importlib
+
+import pytest
+import torch
+
+from agentnet.__main__ import EXAMPLES
+from agentnet.__main__ import main as cli
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SMALL = {"stack_rnn_anbn": 5, "boolean_reasoning": 2_048}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs_a_few_steps(name):
+    module = importlib.import_module(f"agentnet.examples.{name}")
+    assert module.__doc__ and hasattr(module, "Config") and hasattr(module, "main")
+    result = module.main(total_steps=SMALL.get(name, 1_024), verbose=False)
+    assert isinstance(result, dict) and result
+
+
+def test_bad_arguments_print_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli(["train", "no_such_example"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'no_such_example'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        cli(["evaluate", "/nonexistent/run"])
+    assert stop.value.code == 2
+    assert "holds no agentnet run" in capsys.readouterr().err
