@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,6 +64,19 @@ def build_agent(config: Config) -> agentnet.Agent:
                           action_layers=ProbabilisticResolver(probabilities, name="sampler"))
 
 
+def actor_critic_loss(sessions: agentnet.Sessions, config: Any) -> torch.Tensor:
+    """The mean A2C loss of sessions whose policy is ``[probabilities, values]``: the policy
+    gradient with n-step advantages and an entropy bonus, plus the weighted critic loss
+    (``config`` gives ``n_steps``, ``gamma``, ``entropy_regularization``, ``value_weight``)."""
+    probabilities, values = sessions.policy
+    actor, critic = a2c.get_elementwise_objective(
+        probabilities, values[..., 0], sessions.actions, sessions.rewards,
+        sessions.is_alive, n_steps=config.n_steps, gamma_or_gammas=config.gamma,
+        is_truncated=sessions.is_truncated,
+        entropy_regularization=config.entropy_regularization, return_separate=True)
+    return generic.masked_mean(actor + config.value_weight * critic, sessions.is_alive)
+
+
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
          resume: bool = False,
          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
@@ -93,13 +107,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     while step < config.total_steps:
         # --- the algorithm: play on, then one actor-critic step on what was played ---
         sessions = agent.get_sessions(env, config.session_length, continue_from=sessions)
-        probabilities, values = sessions.policy
-        actor, critic = a2c.get_elementwise_objective(
-            probabilities, values[..., 0], sessions.actions, sessions.rewards,
-            sessions.is_alive, n_steps=config.n_steps, gamma_or_gammas=config.gamma,
-            is_truncated=sessions.is_truncated,
-            entropy_regularization=config.entropy_regularization, return_separate=True)
-        loss = generic.masked_mean(actor + config.value_weight * critic, sessions.is_alive)
+        loss = actor_critic_loss(sessions, config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -22,7 +22,7 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import CartPole, EpisodeTracker, MaskedObservations, play_episodes
-from agentnet.learning import a2c, generic
+from agentnet.examples.cartpole_a2c import actor_critic_loss
 from agentnet.memory import GRUCell
 from agentnet.resolver import ProbabilisticResolver
 from agentnet.utils import RunDirectory
@@ -135,13 +135,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             group["lr"] = config.learning_rate * (1 - step / config.total_steps)
         # --- the algorithm: play on (memory carried over), then one actor-critic step ---
         sessions = agent.get_sessions(env, config.session_length, continue_from=sessions)
-        probabilities, values = sessions.policy
-        actor, critic = a2c.get_elementwise_objective(
-            probabilities, values[..., 0], sessions.actions, sessions.rewards,
-            sessions.is_alive, n_steps=config.n_steps, gamma_or_gammas=config.gamma,
-            is_truncated=sessions.is_truncated,
-            entropy_regularization=config.entropy_regularization, return_separate=True)
-        loss = generic.masked_mean(actor + config.value_weight * critic, sessions.is_alive)
+        loss = actor_critic_loss(sessions, config)  # the same A2C loss as cartpole_a2c's
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
