@@ -78,6 +78,7 @@ EXAMPLES = {
     "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
     "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n, through Recurrence",
+    "atari_dqn": "DQN on Atari Breakout: conv agent, frame-window memory (needs a GPU to learn)",
 }
 
 
@@ -99,28 +100,33 @@ def resume(directory: str, steps: int | None) -> dict:
     return importlib.import_module(example).main(out_dir=directory, resume=True, **config)
 
 
-def evaluate(directory: str, episodes: int, seed: int) -> None:
-    """Play the agent saved in ``directory`` greedily on the real Gymnasium environment."""
+def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = None) -> None:
+    """Play the agent saved in ``directory`` greedily on the real Gymnasium environment
+    (episodes cut after ``max_steps`` steps if given)."""
     import gymnasium
 
     from .utils import RunDirectory, persistence
 
     example, config = RunDirectory.read_settings(directory)
     module = importlib.import_module(example)
-    if not hasattr(module, "GYMNASIUM_ID"):
+    if not hasattr(module, "GYMNASIUM_ID") and not hasattr(module, "make_env"):
         raise SystemExit(f"agentnet evaluate: {example} has no Gymnasium counterpart to play")
-    agent = module.build_agent(module.Config(**config))
+    settings = module.Config(**config)
+    agent = module.build_agent(settings)
     persistence.load(agent, Path(directory) / "checkpoint.safetensors")
     # no exploration: greedy resolvers, noise layers off
     reads_greedy = any("greedy" in layer.accepted_flags for layer in agent.layers.values())
     react = agent.get_react_function(deterministic=True, **({"greedy": True} if reads_greedy
                                                              else {}))
-    env = gymnasium.make(module.GYMNASIUM_ID)
+    # an example's own make_env(config) (e.g. Atari preprocessing), else its Gymnasium id
+    env = module.make_env(settings) if hasattr(module, "make_env") else gymnasium.make(
+        module.GYMNASIUM_ID)
+    name = getattr(module, "GYMNASIUM_ID", None) or env.spec.id
     returns = []
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed + episode)
-        memory, total, done = None, 0.0, False
-        while not done:
+        memory, total, done, steps = None, 0.0, False, 0
+        while not done and (max_steps is None or steps < max_steps):
             reaction = react(observation[None], memory)
             memory = reaction.new_states
             action = reaction.actions[0] if isinstance(reaction.actions, np.ndarray) \
@@ -128,10 +134,10 @@ def evaluate(directory: str, episodes: int, seed: int) -> None:
             observation, reward, terminated, truncated, _ = env.step(
                 action.item() if action.ndim == 0 else action)
             total += float(reward)
-            done = terminated or truncated
+            done, steps = terminated or truncated, steps + 1
         returns.append(total)
     env.close()
-    print(f"{module.GYMNASIUM_ID}: mean return {np.mean(returns):.1f} over {episodes} episodes "
+    print(f"{name}: mean return {np.mean(returns):.1f} over {episodes} episodes "
           f"(min {np.min(returns):.0f}, max {np.max(returns):.0f})")
 
 
@@ -156,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     evaluate_parser.add_argument("directory")
     evaluate_parser.add_argument("--episodes", type=int, default=20)
     evaluate_parser.add_argument("--seed", type=int, default=0)
+    evaluate_parser.add_argument("--max-steps", type=int, default=None,
+                                 help="cut each episode after this many steps")
     commands.add_parser("list", help="list the examples")
     demo = commands.add_parser("demo", help="play native CartPole with two untrained agents")
     demo.add_argument("--batch-size", type=int, default=256, help="sessions played at once")
@@ -173,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch.set_num_threads(getattr(args, "threads", 1))
         try:
             if args.command == "evaluate":
-                evaluate(args.directory, args.episodes, args.seed)
+                evaluate(args.directory, args.episodes, args.seed, args.max_steps)
             elif args.resume:
                 resume(args.resume, args.steps)
             else:

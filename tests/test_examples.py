@@ -16,14 +16,15 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-SMALL = {"stack_rnn_anbn": 5, "boolean_reasoning": 2_048}
+SMALL = {"stack_rnn_anbn": {"total_steps": 5}, "boolean_reasoning": {"total_steps": 2_048},
+         "atari_dqn": {"total_steps": 128, "eval_episodes": 1, "eval_max_steps": 10}}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_runs_a_few_steps(name):
     module = importlib.import_module(f"agentnet.examples.{name}")
     assert module.__doc__ and hasattr(module, "Config") and hasattr(module, "main")
-    result = module.main(total_steps=SMALL.get(name, 1_024), verbose=False)
+    result = module.main(**SMALL.get(name, {"total_steps": 1_024}), verbose=False)
     assert isinstance(result, dict) and result
 
 

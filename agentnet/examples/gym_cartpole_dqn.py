@@ -20,17 +20,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 import agentnet
 from agentnet import layers as L
+from agentnet.agent import Sessions
 from agentnet.display import TrainingLog
 from agentnet.environment import EpisodeTracker, SessionPoolEnvironment
 from agentnet.environment.gym import EnvPool
 from agentnet.learning import generic, qlearning
 from agentnet.resolver import EpsilonGreedyResolver
 from agentnet.target_network import TargetNetwork
+from agentnet.utils import RunDirectory
 
 #: the Gymnasium environment trained and evaluated on (for ``agentnet evaluate``)
 GYMNASIUM_ID = "CartPole-v1"
@@ -78,8 +81,14 @@ class Config:
     """units in each of the two hidden layers"""
     seed: int = 0
     """seeds torch and the environments"""
+    clip_rewards: bool = False
+    """learn from the rewards' signs (-1, 0, 1) rather than the rewards"""
     eval_episodes: int = 20
     """greedy Gymnasium episodes played after training"""
+    eval_max_steps: int | None = None
+    """cut evaluation episodes longer than this (None: play them out)"""
+    save_every: int = 10_000
+    """environment steps between checkpoints (with ``out_dir``)"""
 
 
 def build_agent(config: Config) -> agentnet.Agent:
@@ -92,31 +101,60 @@ def build_agent(config: Config) -> agentnet.Agent:
     return agentnet.Agent(observation, policy_estimators=qvalues, action_layers=resolver)
 
 
+def dqn_loss(sessions: Sessions, config: Config) -> torch.Tensor:
+    """n-step Q-learning (Huber) on replayed sessions whose ``additional_outputs[0]`` are the
+    target network's Q-values ``[B, T, n_actions]``; the mean over alive ticks, a scalar.
+    With ``config.clip_rewards`` it learns from the rewards' signs (DQN's Atari recipe)."""
+    qvalues_target = sessions.additional_outputs[0]
+    rewards = sessions.rewards.sign() if config.clip_rewards else sessions.rewards
+    state_values_target = (qlearning.get_double_q_state_values(sessions.policy, qvalues_target)
+                           if config.double_q else None)
+    elementwise = qlearning.get_elementwise_objective(
+        sessions.policy, sessions.actions, rewards, sessions.is_alive,
+        qvalues_target=qvalues_target, state_values_target=state_values_target,
+        n_steps=config.n_steps, gamma_or_gammas=config.gamma,
+        is_truncated=sessions.is_truncated, loss_function=qlearning.huber_loss)
+    return generic.masked_mean(elementwise, sessions.is_alive)
+
+
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
          resume: bool = False,
          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
          **overrides) -> dict:
     """Train, evaluate on Gymnasium, and return ``{"eval_mean_return", "log", "agent"}``.
 
-    ``on_progress(step, agent)``, if given, is called after every collection and its updates
-    (``step``: environment steps so far); returning True stops training early (e.g. a
+    With ``out_dir`` the run keeps its settings, curves, plot and the agent there (for
+    ``agentnet evaluate``); it cannot be resumed (Gymnasium environments' states are not
+    saved). ``on_progress(step, agent)``, if given, is called after every collection and its
+    updates (``step``: environment steps so far); returning True stops training early (e.g. a
     benchmark evaluating the agent every few thousand steps).
     """
     if resume:
-        raise ValueError("gym_cartpole_dqn cannot resume: Gymnasium environments' states "
-                         "are not saved in checkpoints")
+        raise ValueError(f"{__name__} cannot resume: Gymnasium environments' states are not "
+                         "saved in checkpoints")
     config = Config(**overrides)
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
     torch.manual_seed(config.seed)
-    agent = build_agent(config)
+    run = RunDirectory(out_dir, __name__, config) if out_dir else None
+    return train(build_agent(config), GYMNASIUM_ID, config, GYMNASIUM_ID, verbose, run,
+                 on_progress)
+
+
+def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, name: str,
+          verbose: bool = True, run: RunDirectory | None = None,
+          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None) -> dict:
+    """The DQN loop for any Q-value agent (on its device) and Gymnasium environment (an id or
+    a factory; ``name`` for the report): play into the replay pool, learn from replayed
+    sessions, copy the agent into the target network now and then."""
     target = TargetNetwork(agent.policy_layers[0])
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
     resolver = agent.action_layers[0]
     replay = SessionPoolEnvironment(config.pool_capacity, config.session_length, agent=agent)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     updates, step, loss = 0, 0, torch.tensor(float("nan"))
-    with EnvPool(agent, GYMNASIUM_ID, n_envs=config.n_envs, seed=config.seed) as envs:
+    steps_per_collection = config.n_envs * config.session_length
+    with EnvPool(agent, env, n_envs=config.n_envs, seed=config.seed) as envs:
         while step < config.total_steps:
             # --- exploration and step-size schedules (plumbing) ---
             progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
@@ -127,22 +165,14 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
                     config.learning_rate_end - config.learning_rate)
             # --- play: record the environments' sessions into the replay pool ---
             sessions = envs.update(config.session_length, replay)
-            step += config.n_envs * config.session_length
+            step += steps_per_collection
             # --- learn: n-step Q-learning on replayed sessions, against the target network ---
             for _ in range(config.updates_per_collection if step >= config.learning_starts
                            else 0):
                 batch = replay.sample_session_batch(config.batch_sessions)
-                s = agent.get_sessions(batch, experience_replay=True,
-                                       additional_outputs=[target.output_layers])
-                qvalues_target = s.additional_outputs[0]
-                state_values_target = (qlearning.get_double_q_state_values(
-                    s.policy, qvalues_target) if config.double_q else None)
-                elementwise = qlearning.get_elementwise_objective(
-                    s.policy, s.actions, s.rewards, s.is_alive,
-                    qvalues_target=qvalues_target, state_values_target=state_values_target,
-                    n_steps=config.n_steps, gamma_or_gammas=config.gamma,
-                    is_truncated=s.is_truncated, loss_function=qlearning.huber_loss)
-                loss = generic.masked_mean(elementwise, s.is_alive)
+                loss = dqn_loss(agent.get_sessions(batch, experience_replay=True,
+                                                   additional_outputs=[target.output_layers]),
+                                config)
                 optimizer.zero_grad()
                 loss.backward()
                 if config.max_grad_norm is not None:
@@ -155,11 +185,16 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             log.record(step, finished.returns, loss=loss.item(),
                        epsilon=resolver.epsilon.get_value())
+            if run and (step % config.save_every < steps_per_collection
+                        or step >= config.total_steps):
+                run.save(step, agent, optimizer, log)
             if on_progress is not None and on_progress(step, agent):
                 break
-        evaluation = envs.evaluate(config.eval_episodes, seed=config.seed + 1)
-    log.finish(evaluation.returns, what=f"greedy evaluation on Gymnasium {GYMNASIUM_ID}")
-    return {"eval_mean_return": evaluation.returns.mean().item(), "log": log, "agent": agent}
+        evaluation = envs.evaluate(config.eval_episodes, seed=config.seed + 1,
+                                   max_steps=config.eval_max_steps)
+    log.finish(evaluation.returns, what=f"greedy evaluation on Gymnasium {name}")
+    return {"eval_mean_return": evaluation.returns.mean().item(), "log": log, "agent": agent,
+            "updates": updates}
 
 
 if __name__ == "__main__":
