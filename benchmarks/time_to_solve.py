@@ -1,13 +1,15 @@
 """Time to solve Gymnasium's CartPole-v1: agentnet's examples against Stable-Baselines3.
 
-Two pairs, run in the same process, on the same protocol:
+Three pairs, run in the same process, on the same protocol:
 
 - ``dqn``: ``agentnet.examples.gym_cartpole_dqn`` (Gymnasium through ``EnvPool``, replayed
   sessions) against SB3's DQN with rl-zoo3's tuned CartPole-v1 hyperparameters;
-- ``a2c``: ``agentnet.examples.cartpole_a2c`` (trained on agentnet's native CartPole) against
-  SB3's A2C with rl-zoo3's CartPole-v1 settings (8 environments, ``ent_coef`` 0).
+- ``ppo``: ``agentnet.examples.cartpole_ppo`` (trained on agentnet's native CartPole, as a
+  user of agentnet would) against SB3's PPO with rl-zoo3's tuned CartPole-v1 settings;
+- ``a2c``: ``agentnet.examples.cartpole_a2c`` (native CartPole) against the same SB3 PPO runs
+  (each SB3 run is made once and serves both pairs).
 
-Training pauses every ``K`` environment steps (``--dqn-every``, ``--a2c-every``) for a greedy
+Training pauses every ``K`` environment steps (``--dqn-every``, ``--pg-every``) for a greedy
 evaluation on 20 real Gymnasium CartPole-v1 episodes (the same seeds every time, the same
 plain Gymnasium loop for both libraries; its time is excluded). We record the training wall
 time and steps until the mean return first reaches 475, and until it has been at or above
@@ -18,7 +20,7 @@ times in a row; a run that does not get there is reported as not solved within t
 Medians over seeds (of solved runs only, which flatters a library with unsolved runs; the
 table says how many solved) and the agentnet/SB3 ratio of the medians.
 
-    python benchmarks/time_to_solve.py                      # both pairs, seeds 0 1 2
+    python benchmarks/time_to_solve.py                      # all pairs, seeds 0 1 2
     python benchmarks/time_to_solve.py --pairs dqn --seeds 0 1
 
 Runs single-threaded (``torch.set_num_threads(1)``), on CPU.
@@ -48,9 +50,12 @@ SB3_DQN: dict[str, Any] = dict(
     exploration_fraction=0.16, exploration_final_eps=0.04,
     policy_kwargs=dict(net_arch=[256, 256]))
 SB3_DQN_TIMESTEPS = 50_000
-SB3_A2C: dict[str, Any] = dict(ent_coef=0.0)
-SB3_A2C_ENVS = 8
-SB3_A2C_TIMESTEPS = 500_000
+# rl-zoo3, hyperparams/ppo.yml, CartPole-v1 ("lin_x": x annealed linearly to 0)
+SB3_PPO: dict[str, Any] = dict(
+    n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
+    learning_rate=lambda remaining: 1e-3 * remaining, clip_range=lambda remaining: 0.2 * remaining)
+SB3_PPO_ENVS = 8
+SB3_PPO_TIMESTEPS = 100_000
 
 
 def greedy_returns(act: Callable[[np.ndarray], np.ndarray]) -> float:
@@ -138,6 +143,11 @@ def agentnet_a2c(seed: int, every: int, cap: int | None) -> Run:
     return run_agentnet(cartpole_a2c, seed, every, cap)
 
 
+def agentnet_ppo(seed: int, every: int, cap: int | None) -> Run:
+    from agentnet.examples import cartpole_ppo
+    return run_agentnet(cartpole_ppo, seed, every, cap)
+
+
 # --- Stable-Baselines3 ---------------------------------------------------------------------
 def run_sb3(make_model: Callable[[], object], budget: int, every: int,
             cap: int | None) -> Run:
@@ -166,17 +176,18 @@ def sb3_dqn(seed: int, every: int, cap: int | None) -> Run:
                    SB3_DQN_TIMESTEPS, every, cap)
 
 
-def sb3_a2c(seed: int, every: int, cap: int | None) -> Run:
-    from stable_baselines3 import A2C
+def sb3_ppo(seed: int, every: int, cap: int | None) -> Run:
+    from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     def make():
-        env = make_vec_env("CartPole-v1", n_envs=SB3_A2C_ENVS, seed=seed)
-        return A2C("MlpPolicy", env, seed=seed, **SB3_A2C)
-    return run_sb3(make, SB3_A2C_TIMESTEPS, every, cap)
+        env = make_vec_env("CartPole-v1", n_envs=SB3_PPO_ENVS, seed=seed)
+        return PPO("MlpPolicy", env, seed=seed, **SB3_PPO)
+    return run_sb3(make, SB3_PPO_TIMESTEPS, every, cap)
 
 
-PAIRS = {"dqn": (agentnet_dqn, sb3_dqn), "a2c": (agentnet_a2c, sb3_a2c)}
+PAIRS = {"dqn": (agentnet_dqn, sb3_dqn), "ppo": (agentnet_ppo, sb3_ppo),
+         "a2c": (agentnet_a2c, sb3_ppo)}
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -218,19 +229,22 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--dqn-every", type=int, default=2_000,
                         help="environment steps between evaluations of the DQN runs")
-    parser.add_argument("--a2c-every", type=int, default=10_000,
-                        help="environment steps between evaluations of the A2C runs")
+    parser.add_argument("--pg-every", type=int, default=5_000,
+                        help="environment steps between evaluations of the PPO and A2C runs")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="cap every run's budget (a quick check; it shortens agentnet's "
                              "schedules too)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    every = {"dqn": args.dqn_every, "a2c": args.a2c_every}
+    every = {"dqn": args.dqn_every, "ppo": args.pg_every, "a2c": args.pg_every}
     results: dict[tuple[str, str], list[Run]] = {}
+    done: dict[tuple[Callable[..., Run], int], Run] = {}  # SB3 PPO serves two pairs
     for pair in args.pairs:
         for library, train in zip(("agentnet", "sb3"), PAIRS[pair]):
             for seed in args.seeds:
-                run = train(seed, every[pair], args.max_steps)
+                if (train, seed) not in done:
+                    done[train, seed] = train(seed, every[pair], args.max_steps)
+                run = done[train, seed]
                 budget = run.budget
                 results.setdefault((pair, library), []).append(run)
                 curve = " ".join(f"{n // 1000}k:{s:.0f}" for n, _, s in run.evaluations)

@@ -11,6 +11,7 @@ on 100 fresh episodes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -95,11 +96,15 @@ def rerun_agent(agent: agentnet.Agent, observations: torch.Tensor, actions: torc
 
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
-         resume: bool = False, **overrides) -> dict:
+         resume: bool = False,
+         on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
+         **overrides) -> dict:
     """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
 
     With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
     (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint.
+    ``on_progress(step, agent)``, if given, is called after every rollout and its updates
+    (``step``: environment steps so far); returning True stops training early.
     """
     config = Config(**overrides)
     if total_steps is not None:
@@ -166,6 +171,8 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
         if run and (step % (10 * steps_per_rollout) == 0 or step >= config.total_steps):
             run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                    "episodes": episodes.state_dict()})
+        if on_progress is not None and on_progress(step, agent):
+            break
     evaluation = play_episodes(agent, CartPole(batch_size=config.eval_episodes,
                                                seed=config.seed + 1),
                                config.eval_episodes, max_steps=500, greedy=True)
