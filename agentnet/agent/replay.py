@@ -9,6 +9,7 @@ import torch
 
 from ..layers.base import Layer, format_shape
 from ..layers.graph import GraphPlan
+from ..layers.normalization import BatchNormLayer
 from .sessions import Sessions
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ def replay_sessions(agent: Agent, recorded: Any, burn_in: int = 0,
 
     The first ``burn_in`` ticks only refresh the memory, without gradient, and are left out
     of the result: it covers ticks ``burn_in .. T-1``.
+
+    An agent without memory has nothing to carry from tick to tick: its graph runs once on all
+    ``B * T`` ticks (far fewer, larger kernels), unless it holds a batch normalization that
+    would then see other statistics (training mode), which runs tick by tick as it would live.
     """
     flags = dict(flags or {})
     observations, actions = list(recorded.observations), list(recorded.actions)
@@ -44,6 +49,11 @@ def replay_sessions(agent: Agent, recorded: Any, burn_in: int = 0,
     else:
         memories = agent.get_zeros_like_memory(batch, alive.device)
     plan = _replay_plan(agent, list(additional_outputs))
+    kept = slice(burn_in, length)
+    if not agent.state_layers and not _batch_statistics(plan, flags):
+        outputs_seqs = _replay_all_ticks_at_once(plan, [o[:, kept] for o in observations],
+                                                 [a[:, kept] for a in actions], flags)
+        return _replayed(agent, recorded, observations, actions, kept, [], outputs_seqs, [])
     n_states = len(agent.state_layers)
     views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
     records: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
@@ -65,12 +75,34 @@ def replay_sessions(agent: Agent, recorded: Any, burn_in: int = 0,
     def stack(index: int) -> list[torch.Tensor]:
         return [torch.stack(seq, dim=1) for seq in zip(*(r[index] for r in records))]
 
-    memory_seqs, outputs_seqs = stack(0), stack(1)
+    return _replayed(agent, recorded, observations, actions, kept, stack(0), stack(1), initial)
+
+
+def _replay_all_ticks_at_once(plan: GraphPlan, observations: list[torch.Tensor],
+                              actions: list[torch.Tensor], flags: Mapping[str, Any]
+                              ) -> list[torch.Tensor]:
+    """A memoryless agent's outputs on every tick of ``[B, T, ...]`` inputs, in one call."""
+    batch, length = observations[0].shape[:2]
+    outputs = plan([x.flatten(0, 1) for x in observations + actions], flags)
+    return [y.unflatten(0, (batch, length)) for y in outputs]
+
+
+def _batch_statistics(plan: GraphPlan, flags: Mapping[str, Any]) -> bool:
+    """Whether some layer of ``plan`` normalizes with the statistics of its batch."""
+    return not flags.get("deterministic") and any(isinstance(layer, BatchNormLayer)
+                                                  for layer in plan.layers)
+
+
+def _replayed(agent: Agent, recorded: Any, observations: list[torch.Tensor],
+              actions: list[torch.Tensor], kept: slice, memory_seqs: list[torch.Tensor],
+              outputs_seqs: list[torch.Tensor], initial: list[torch.Tensor]) -> Sessions:
+    """The replayed sessions: recorded fields cut to ``kept`` ticks, recomputed memories
+    ``[B, T', ...]``, policy and additional outputs."""
     n_policy = len(agent.policy_layers)
     policy = outputs_seqs[:n_policy]
-    kept = slice(burn_in, length)
     observations = [o[:, kept] for o in observations]
     actions = [a[:, kept] for a in actions]
+    alive = recorded.is_alive
     return Sessions(
         env_states=[],
         observations=observations[0] if agent.single_observation else observations,

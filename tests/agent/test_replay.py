@@ -106,3 +106,52 @@ def test_replay_errors_name_the_mismatch():
         agent.get_sessions(floats, experience_replay=True)
     with pytest.raises(TypeError, match="experience_replay=True"):
         agent.get_sessions(floats, 3)
+
+
+def mlp_agent(*extra):
+    obs = L.InputLayer((None, 4), name="observation")
+    hidden = L.DenseLayer(obs, 16, name="hidden")
+    for make in extra:
+        hidden = make(hidden)
+    q = L.DenseLayer(hidden, 2, nonlinearity=None, name="q")
+    return Agent(obs, None, q, EpsilonGreedyResolver(q, epsilon=0.5, name="eps"))
+
+
+def test_a_memoryless_agent_replays_all_ticks_in_one_call(monkeypatch):
+    torch.manual_seed(2)
+    agent = mlp_agent()
+    live, pool = recorded(agent, max_steps=7)
+    calls = []
+    original = type(agent._plan).__call__
+    monkeypatch.setattr(type(agent._plan), "__call__",
+                        lambda plan, *args: calls.append(args[0][0].shape) or original(plan,
+                                                                                    *args))
+    replayed = agent.get_sessions(pool, experience_replay=True, burn_in=3,
+                                  additional_outputs=[agent.policy_layers[0]])
+    assert calls == [torch.Size([12 * 9, 4])]          # one call over B * (T - burn_in) ticks
+    expected = torch.cat([s.policy for s in live])[:, 3:]
+    torch.testing.assert_close(replayed.policy, expected)
+    torch.testing.assert_close(replayed.additional_outputs[0], expected)
+    assert replayed.policy.shape == (12, 9, 2) and replayed.initial_agent_states == []
+    for field in ("actions", "observations", "rewards", "is_alive", "is_truncated"):
+        assert torch.equal(getattr(replayed, field),
+                           torch.cat([getattr(s, field) for s in live])[:, 3:]), field
+    replayed.policy.sum().backward()
+    assert agent.layers["hidden"].weight.grad is not None
+
+
+def test_batch_normalization_in_training_replays_tick_by_tick_with_each_ticks_statistics():
+    torch.manual_seed(3)
+    agent = mlp_agent(lambda h: L.BatchNormLayer(h, name="bn"))
+    batch = SessionBatchEnvironment(torch.randn(5, 4, 4), torch.randint(2, (5, 4)),
+                                    torch.zeros(5, 4))
+    replayed = agent.get_sessions(batch, experience_replay=True)
+    for t in range(4):   # each tick normalized over its own 5 rows, as when played live
+        expected = L.get_output(agent.policy_layers[0], {agent.observation_layers[0]:
+                                                         batch.observations[0][:, t]})
+        torch.testing.assert_close(replayed.policy[:, t], expected)
+    evaluated = agent.get_sessions(batch, experience_replay=True, deterministic=True)
+    whole = L.get_output(agent.policy_layers[0], {agent.observation_layers[0]:
+                                                  batch.observations[0].flatten(0, 1)},
+                         deterministic=True)
+    torch.testing.assert_close(evaluated.policy, whole.view(5, 4, 2))
