@@ -113,7 +113,8 @@ class Layer(nn.Module, metaclass=_LayerMeta):
     def _set_output_spec(self) -> None:
         """Fill ``output_shape`` and ``output_dtype``, running the layer on meta tensors
         (its parameters swapped for meta ones) with two batch sizes: sizes that differ
-        between the runs are ``None``."""
+        between the runs are ``None``. A layer that cannot run on meta tensors (e.g. a
+        function closing over a real tensor) is run on small CPU zeros instead."""
         shapes = self.input_shapes
         dtypes = [layer.output_dtype for layer in self.input_layers]
         try:
@@ -121,8 +122,12 @@ class Layer(nn.Module, metaclass=_LayerMeta):
                 run_a = _run_on_meta(self, shapes, dtypes, 2, fill_from_known=False)
                 run_b = _run_on_meta(self, shapes, dtypes, 3, fill_from_known=False)
             except Exception:  # noqa: BLE001 - an unknown size may have to meet a known one
-                run_a = _run_on_meta(self, shapes, dtypes, 2, fill_from_known=True)
-                run_b = _run_on_meta(self, shapes, dtypes, 3, fill_from_known=True)
+                try:
+                    run_a = _run_on_meta(self, shapes, dtypes, 2, fill_from_known=True)
+                    run_b = _run_on_meta(self, shapes, dtypes, 3, fill_from_known=True)
+                except Exception:  # noqa: BLE001 - maybe it only runs on real tensors
+                    run_a = _run_on_meta(self, shapes, dtypes, 2, True, device="cpu")
+                    run_b = _run_on_meta(self, shapes, dtypes, 3, True, device="cpu")
         except Exception as error:  # noqa: BLE001 - re-raised with the graph's context
             sources = ", ".join(
                 f"{layer.describe()} {format_shape(layer.output_shape)}"
@@ -228,18 +233,21 @@ def check_flags(flags: dict[str, Any], layers: Iterable[Layer], where: str) -> N
 
 
 def _run_on_meta(layer: Layer, shapes: list[Any], dtypes: list[Any], size: int,
-                 fill_from_known: bool) -> Any:
+                 fill_from_known: bool, device: str = "meta") -> Any:
     # unknown sizes become the placeholder ``size``; on a second try (``fill_from_known``) an
     # unknown size takes the size another input of the same rank has on that axis, so that
-    # (None, 4) meets (5, 4)
+    # (None, 4) meets (5, 4); ``device="cpu"`` runs the layer as it is on zeros
     known: dict[tuple[int, int], int] = {}
     for shape in shapes if fill_from_known else ():
         for axis, d in enumerate(shape):
             if d is not None:
                 known.setdefault((len(shape), axis), d)
-    inputs = [torch.empty(tuple(known.get((len(shape), axis), size) if d is None else d
-                                for axis, d in enumerate(shape)), dtype=dtype, device="meta")
+    inputs = [torch.zeros(tuple(known.get((len(shape), axis), size) if d is None else d
+                                for axis, d in enumerate(shape)), dtype=dtype, device=device)
               for shape, dtype in zip(shapes, dtypes)]
+    if device != "meta":
+        with torch.no_grad():
+            return layer(*inputs, deterministic=True)
     state = {name: torch.empty_like(t, device="meta") for name, t in
              [*layer.named_parameters(), *layer.named_buffers()]}
     with torch.no_grad():

@@ -317,3 +317,14 @@ def test_flatten_output_shape_matches_real_shape(trailing, batch, data):
     assert real.dim() == outdim == len(layer.output_shape)
     assert layer.output_shape[0] is None
     assert layer.output_shape[1:] == tuple(real.shape[1:])
+
+
+def test_a_lambda_closing_over_a_real_tensor_infers_its_shape_on_cpu_zeros():
+    scale = torch.tensor([1.0, 2.0, 3.0, 4.0])      # not a meta tensor: meta inference fails
+    obs = InputLayer((None, 4), name="observation")
+    scaled = LambdaLayer(obs, lambda x: x * scale, name="scaled")
+    assert scaled.output_shape == (None, 4) and scaled.output_dtype == torch.float32
+    x = torch.ones(5, 4)
+    assert torch.equal(get_output(scaled, {obs: x}), x * scale)
+    with pytest.raises(ValueError, match="LambdaLayer 'bad'.*observation"):
+        LambdaLayer(obs, lambda x: x @ scale[:3], name="bad")   # still a clear error
