@@ -15,41 +15,33 @@ shape and dtype against the model) before changing anything, and raise one
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
 import random
-import secrets
-import stat
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import safetensors.torch
 import torch
 from torch import nn
 
 from ..layers.base import Layer, format_shape
 from ..layers.graph import as_layer_list, get_all_layers, register_layers
+from .safetensors_file import (
+    FORMAT,
+    FORMAT_VERSION,
+    PathLike,
+    PersistenceError,
+    dtype_name,
+    new_header,
+    read,
+    write,
+)
 
 __all__ = ["PersistenceError", "save", "load", "save_checkpoint", "load_checkpoint",
            "FORMAT", "FORMAT_VERSION"]
 
-FORMAT = "agentnet"
-#: the newest layout this module writes and reads; files from a newer one are refused
-FORMAT_VERSION = 1
-_METADATA_KEY = "agentnet"
-_MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
 _MAX_DEPTH = 64  # nesting of the JSON structures (optimizer state, extra)
-_PICKLE_PROTOCOLS = range(2, 6)  # pickles of protocol 2+ start with b"\x80" + protocol
-
-PathLike = str | os.PathLike
-
-
-class PersistenceError(ValueError):
-    """A file that cannot be loaded (not safetensors, corrupt, from another architecture or
-    optimizer) or a state that cannot be saved. The message names the file."""
 
 
 # --- the public functions -------------------------------------------------------------------
@@ -79,8 +71,8 @@ def save(agent_or_layers: nn.Module | Layer | Iterable[Layer], path: PathLike) -
     """
     module = _as_module(agent_or_layers)
     tensors = _state_tensors(module, "")
-    header = {**_header("module"), "module": _describe(module)}
-    _write(path, tensors, header)
+    header = {**new_header("module"), "module": _describe(module)}
+    write(path, tensors, header)
 
 
 def load(agent_or_layers: nn.Module | Layer | Iterable[Layer], path: PathLike) -> None:
@@ -102,7 +94,7 @@ def load(agent_or_layers: nn.Module | Layer | Iterable[Layer], path: PathLike) -
             lists the missing, unexpected and mis-shaped tensors.
     """
     module = _as_module(agent_or_layers)
-    tensors, header = _read(path)
+    tensors, header = read(path)
     if header is not None and header["kind"] == "checkpoint":
         tensors = _part(tensors, "agent/")
     saved_from = None
@@ -142,9 +134,9 @@ def save_checkpoint(path: PathLike, agent: nn.Module, *, target_network: nn.Modu
     if optimizer is not None:
         parts["optimizer"] = {"class": type(optimizer).__name__, "state_dict": _encode(
             optimizer.state_dict(), tensors, "optimizer", "optimizer.state_dict()", 0)}
-    header = {**_header("checkpoint"), "parts": parts, "step": int(step),
+    header = {**new_header("checkpoint"), "parts": parts, "step": int(step),
               "extra": _encode(extra, tensors, "extra", "extra", 0), "rng": _get_rng(tensors)}
-    _write(path, tensors, header)
+    write(path, tensors, header)
 
 
 def load_checkpoint(path: PathLike, agent: nn.Module, *, target_network: nn.Module | None = None,
@@ -165,7 +157,7 @@ def load_checkpoint(path: PathLike, agent: nn.Module, *, target_network: nn.Modu
     Everything is checked (file, shapes, optimizer class and parameter groups, random states)
     before anything changes; a mismatch raises one :class:`PersistenceError`.
     """
-    tensors, header = _read(path)
+    tensors, header = read(path)
     if header is None or header["kind"] != "checkpoint":
         raise PersistenceError(f"{os.fspath(path)}: not a checkpoint (written by "
                                f"{'save' if header else 'another program'}); use load()")
@@ -229,12 +221,6 @@ def _describe(module: nn.Module) -> dict[str, Any]:
                        for name, m in module.named_modules() if isinstance(m, Layer)]}
 
 
-def _header(kind: str) -> dict[str, Any]:
-    from .. import __version__
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
-            "agentnet_version": __version__}
-
-
 def _state_tensors(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
     tensors = {}
     for key, value in module.state_dict().items():
@@ -243,162 +229,6 @@ def _state_tensors(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
                                    f"{type(value).__name__}, not a tensor")
         tensors[prefix + key] = value
     return tensors
-
-
-def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Contiguous CPU tensors, each owning its storage (safetensors refuses shared memory:
-    tied weights, or a target network that shares layers with its agent)."""
-    out, seen = {}, set()
-    for name, tensor in tensors.items():
-        tensor = tensor.detach().to("cpu").contiguous()
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() in seen or storage.nbytes() != tensor.nbytes:
-            tensor = tensor.clone()
-        seen.add(tensor.untyped_storage().data_ptr())
-        out[name] = tensor
-    return out
-
-
-def _write(path: PathLike, tensors: dict[str, torch.Tensor], header: dict[str, Any]) -> None:
-    tensors = _unshare(tensors)
-    header["tensors"] = {name: {"dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
-                         for name, t in tensors.items()}
-    metadata = {_METADATA_KEY: json.dumps(header, allow_nan=False, separators=(",", ":"))}
-    data = safetensors.torch.save(tensors, metadata=metadata)  # all in memory, file untouched
-    _write_atomic(path, data)
-
-
-def _write_atomic(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a new file beside ``path``, sync it, rename it over ``path``."""
-    target = os.path.realpath(os.fspath(path))  # through symlinks, as open() would write
-    if os.path.isdir(target):
-        raise PersistenceError(f"{os.fspath(path)}: is a directory")
-    directory, name = os.path.split(target)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(temporary, flags, 0o666)  # the umask applies, as for open()
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-
-# --- reading ---------------------------------------------------------------------------------
-def _read(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
-    """The tensors of a valid safetensors file and its agentnet header (None if it has none)."""
-    where = os.fspath(path)
-    try:
-        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        raise FileNotFoundError(2, "no such file", where) from None
-    except IsADirectoryError:
-        raise PersistenceError(f"{where}: is a directory, not a file") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise PersistenceError(f"{where}: is a directory, not a file")
-        if not stat.S_ISREG(mode):  # a FIFO or /dev/zero would block or never end
-            raise PersistenceError(f"{where}: not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as file:
-        data = file.read()
-    _check_layout(data, where)
-    try:
-        tensors = safetensors.torch.load(data)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as error:  # noqa: BLE001 - a Rust panic is a BaseException
-        raise PersistenceError(f"{where}: not a valid safetensors file: {error}") from error
-    length = int.from_bytes(data[:8], "little")
-    raw = _parse_json(data[8:8 + length], where, "safetensors header")
-    metadata = raw.get("__metadata__") or {}
-    if _METADATA_KEY not in metadata:
-        return tensors, None
-    header = _parse_json(metadata[_METADATA_KEY], where, "agentnet header")
-    _check_header(header, tensors, where)
-    return {name: tensors[name] for name in header["tensors"]}, header  # in state_dict order
-
-
-def _check_layout(data: bytes, where: str) -> None:
-    """Refuse what is plainly not safetensors before the library sees it, saying what it is."""
-    if not data:
-        raise PersistenceError(f"{where}: the file is empty")
-    if data[:1] == b"\x80" and len(data) > 1 and data[1] in _PICKLE_PROTOCOLS:
-        raise PersistenceError(f"{where}: a pickle (e.g. torch.save output); agentnet never "
-                               f"loads pickles, which can run code: re-save it as safetensors")
-    if data[:4] == b"PK\x03\x04":
-        raise PersistenceError(f"{where}: a zip archive (torch.save output?), not safetensors; "
-                               f"agentnet never loads pickles, which can run code")
-    if len(data) < 8:
-        raise PersistenceError(f"{where}: truncated ({len(data)} bytes), not safetensors")
-    length = int.from_bytes(data[:8], "little")
-    if length > min(len(data) - 8, _MAX_HEADER_BYTES):
-        raise PersistenceError(f"{where}: not safetensors or truncated: the header claims "
-                               f"{length} bytes, the file holds {len(data) - 8} after it")
-    if length < 2 or data[8:9] != b"{":
-        raise PersistenceError(f"{where}: not safetensors: no JSON object after the header length")
-
-
-def _parse_json(text: bytes | str, where: str, what: str) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"duplicate keys {sorted({k for k in keys if keys.count(k) > 1})}")
-        return dict(pairs)
-
-    try:
-        value = json.loads(text, object_pairs_hook=no_duplicates,
-                           parse_constant=_refuse_constant)
-    except (ValueError, RecursionError, UnicodeDecodeError) as error:
-        raise PersistenceError(f"{where}: invalid {what}: {error}") from error
-    if not isinstance(value, dict):
-        raise PersistenceError(f"{where}: invalid {what}: a JSON {type(value).__name__}, "
-                               f"not an object")
-    return value
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def _check_header(header: dict[str, Any], tensors: dict[str, torch.Tensor], where: str) -> None:
-    if header.get("format") != FORMAT:
-        raise PersistenceError(f"{where}: unknown format {header.get('format')!r}")
-    version = header.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise PersistenceError(f"{where}: invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise PersistenceError(f"{where}: format version {version} is newer than this agentnet "
-                               f"reads ({FORMAT_VERSION}); written by agentnet "
-                               f"{header.get('agentnet_version')!r}")
-    if header.get("kind") not in ("module", "checkpoint"):
-        raise PersistenceError(f"{where}: unknown kind {header.get('kind')!r}")
-    listed = header.get("tensors")
-    actual = {name: {"dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
-              for name, t in tensors.items()}
-    if listed != actual:
-        raise PersistenceError(f"{where}: corrupt: the agentnet header's tensor list does not "
-                               f"match the file's tensors")
 
 
 # --- matching a file to a model --------------------------------------------------------------
@@ -427,8 +257,8 @@ def _match(module: nn.Module, tensors: dict[str, torch.Tensor], path: PathLike, 
                 shapes.append(f"{name}: file {format_shape(tuple(theirs.shape))} vs model "
                               f"{format_shape(tuple(mine.shape))}")
             if _kind(theirs.dtype) != _kind(mine.dtype):
-                dtypes.append(f"{name}: file {_dtype_name(theirs.dtype)} vs model "
-                              f"{_dtype_name(mine.dtype)}")
+                dtypes.append(f"{name}: file {dtype_name(theirs.dtype)} vs model "
+                              f"{dtype_name(mine.dtype)}")
     if missing or unexpected or shapes or dtypes:
         origin = ""
         if isinstance(saved_from, dict) and isinstance(saved_from.get("class"), str):
@@ -443,10 +273,6 @@ def _match(module: nn.Module, tensors: dict[str, torch.Tensor], path: PathLike, 
         raise PersistenceError("\n".join(lines))
     return {name: tensors[name].to(device=mine.device, dtype=mine.dtype)
             for name, mine in own.items()}
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 # --- JSON with tensors: optimizer state, extra ---------------------------------------------

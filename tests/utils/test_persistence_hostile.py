@@ -288,10 +288,10 @@ def test_the_load_path_has_no_unpickler():
     import ast
     import inspect
 
-    from agentnet.utils import persistence
+    from agentnet.utils import persistence, safetensors_file
 
-    tree = ast.parse(inspect.getsource(persistence))
-    nodes = list(ast.walk(tree))
+    nodes = [node for module in (persistence, safetensors_file)
+             for node in ast.walk(ast.parse(inspect.getsource(module)))]
     imported = {alias.name.split(".")[0] for node in nodes
                 if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in nodes
