@@ -109,7 +109,7 @@ def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = N
 
     example, config = RunDirectory.read_settings(directory)
     module = importlib.import_module(example)
-    if not hasattr(module, "GYMNASIUM_ID") and not hasattr(module, "make_env"):
+    if not hasattr(module, "GYMNASIUM_ID") and not hasattr(module, "make_gymnasium_env"):
         raise SystemExit(f"agentnet evaluate: {example} has no Gymnasium counterpart to play")
     settings = module.Config(**config)
     agent = module.build_agent(settings)
@@ -118,9 +118,10 @@ def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = N
     reads_greedy = any("greedy" in layer.accepted_flags for layer in agent.layers.values())
     react = agent.get_react_function(deterministic=True, **({"greedy": True} if reads_greedy
                                                              else {}))
-    # an example's own make_env(config) (e.g. Atari preprocessing), else its Gymnasium id
-    env = module.make_env(settings) if hasattr(module, "make_env") else gymnasium.make(
-        module.GYMNASIUM_ID)
+    # an example's own make_gymnasium_env(config) (Atari preprocessing, hidden velocities),
+    # else its Gymnasium id
+    env = (module.make_gymnasium_env(settings) if hasattr(module, "make_gymnasium_env")
+           else gymnasium.make(module.GYMNASIUM_ID))
     name = getattr(module, "GYMNASIUM_ID", None) or env.spec.id
     returns = []
     for episode in range(episodes):

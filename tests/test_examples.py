@@ -28,6 +28,16 @@ def test_example_runs_a_few_steps(name):
     assert isinstance(result, dict) and result
 
 
+@pytest.mark.parametrize("name", ["boolean_reasoning", "stack_rnn_anbn"])
+def test_short_examples_save_their_run_to_out(name, tmp_path):
+    module = importlib.import_module(f"agentnet.examples.{name}")
+    module.main(**SMALL[name], verbose=False, out_dir=str(tmp_path), compare=False)
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "config.json", "metrics.csv", "learning_curve.png", "checkpoint.safetensors"}
+    with pytest.raises(ValueError, match="cannot resume"):
+        module.main(**SMALL[name], verbose=False, out_dir=str(tmp_path), resume=True)
+
+
 def test_bad_arguments_print_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         cli(["train", "no_such_example"])

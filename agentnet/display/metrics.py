@@ -399,6 +399,8 @@ class Metrics(MutableMapping[str, Curve]):
         curve = self._curves[name]
         order = np.argsort(curve.steps, kind="stable")
         steps, values = curve.steps[order], curve.values[order]
+        finite = np.isfinite(values)  # e.g. a loss logged as nan before learning starts
+        steps, values = steps[finite], values[finite]
         marker = "o" if len(steps) == 1 else None  # a lone point draws no line
         if smoothing is None or (not isinstance(smoothing, bool) and smoothing == 0):
             ax.plot(steps, values, color=color, marker=marker, label=name)

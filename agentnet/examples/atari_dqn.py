@@ -78,14 +78,14 @@ class Config(gym_cartpole_dqn.Config):
     """where the agent and the replay pool live: "auto" (CUDA if present), "cpu", "cuda"..."""
 
 
-def make_env(config: Config | None = None) -> gymnasium.Env:
+def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
     """One preprocessed game: uint8 frames ``[84, 84]``, the game's discrete actions."""
     return make_atari((config or Config()).game)
 
 
 def build_agent(config: Config) -> agentnet.Agent:
     """Nature DQN's network on a window of the last frames; epsilon-greedy actions."""
-    n_actions = make_env(config).action_space.n
+    n_actions = make_gymnasium_env(config).action_space.n
     frame = L.InputLayer((None, 84, 84), dtype=torch.uint8, name="frame")
     prev_window = L.InputLayer((None, config.frames, 84, 84), dtype=torch.uint8,
                                name="prev_window")
@@ -120,7 +120,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     torch.manual_seed(config.seed)
     agent = build_agent(config).to(device)
     run = RunDirectory(out_dir, __name__, config) if out_dir else None
-    return gym_cartpole_dqn.train(agent, functools.partial(make_env, config), config,
+    return gym_cartpole_dqn.train(agent, functools.partial(make_gymnasium_env, config), config,
                                   config.game, verbose, run, on_progress)
 
 

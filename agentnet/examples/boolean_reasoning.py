@@ -29,6 +29,7 @@ from agentnet.environment import BooleanReasoning, play_episodes
 from agentnet.learning import generic, qlearning
 from agentnet.memory import GRUCell
 from agentnet.resolver import EpsilonGreedyResolver
+from agentnet.utils import RunDirectory
 
 
 @dataclass
@@ -125,16 +126,24 @@ def evaluate(agent: agentnet.Agent, config: Config, **flags) -> torch.Tensor:
                          **flags).returns
 
 
-def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> dict:
+def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
+         resume: bool = False, **overrides) -> dict:
     """Train the GRU agent (and, with ``compare``, the memoryless one); return
     ``{"eval_mean_return", "memoryless_eval_mean_return", "random_eval_mean_return", "log",
-    "agent"}`` (the comparisons are None without ``compare`` or without ``memory``)."""
+    "agent"}`` (the comparisons are None without ``compare`` or without ``memory``).
+
+    With ``out_dir`` the trained agent, its settings, curves and plot are saved there (the
+    run is short: it cannot be resumed)."""
+    if resume:
+        raise ValueError(f"{__name__} cannot resume: it saves only the trained agent")
     config = Config(**overrides)
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
     agent, log = train(config, verbose)
     returns = evaluate(agent, config, greedy=True)
     log.finish(returns, "greedy evaluation, " + ("with memory" if config.memory else "memoryless"))
+    if out_dir:
+        RunDirectory(out_dir, __name__, config).save(config.total_steps, agent, None, log)
     result = {"eval_mean_return": returns.mean().item(), "log": log, "agent": agent,
               "memoryless_eval_mean_return": None, "random_eval_mean_return": None}
     if config.compare and config.memory:

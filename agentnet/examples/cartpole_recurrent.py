@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -78,6 +79,18 @@ class _Scale(nn.Module):
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         return observation * self.factors
+
+
+def make_gymnasium_env(config: Config | None = None) -> Any:
+    """Gymnasium's CartPole-v1 showing only what the agent sees (for ``agentnet evaluate``)."""
+    import gymnasium  # only evaluation needs it: training runs on the native CartPole
+
+    env = gymnasium.make("CartPole-v1")
+    space = env.observation_space
+    keep = list(KEEP)
+    return gymnasium.wrappers.TransformObservation(
+        env, lambda observation: observation[keep],
+        gymnasium.spaces.Box(space.low[keep], space.high[keep], dtype=space.dtype))
 
 
 def build_agent(config: Config) -> agentnet.Agent:

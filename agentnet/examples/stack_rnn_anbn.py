@@ -25,7 +25,9 @@ import torch
 
 from agentnet import layers as L
 from agentnet.agent import Recurrence
+from agentnet.display import TrainingLog
 from agentnet.memory import RNNCell, StackAugmentation
+from agentnet.utils import RunDirectory
 
 ALPHABET = "|ab"
 END, A, B = range(3)
@@ -165,11 +167,17 @@ def train(config: Config, verbose: bool) -> dict:
     }
 
 
-def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> dict:
+def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
+         resume: bool = False, **overrides) -> dict:
     """Train (and, with ``compare``, train the same RNN without a stack); return
     ``{"accuracy_train_range", "accuracy_longer", "losses", "model", "no_stack"}``: the
     accuracies on the determined characters for n in ``[n_min, n_max]`` and in
-    ``[n_max + 1, 2 n_max]``; ``no_stack`` holds the baseline's dict (None without compare)."""
+    ``[n_max + 1, 2 n_max]``; ``no_stack`` holds the baseline's dict (None without compare).
+
+    With ``out_dir`` the trained model, its settings, loss curve and plot are saved there
+    (the run is short: it cannot be resumed)."""
+    if resume:
+        raise ValueError(f"{__name__} cannot resume: it saves only the trained model")
     config = Config(**overrides)
     if total_steps is not None:
         config = dataclasses.replace(config, total_steps=total_steps)
@@ -184,6 +192,12 @@ def main(total_steps: int | None = None, verbose: bool = True, **overrides) -> d
                       f"{r['accuracy_train_range']:.3f} for n in [{config.n_min}, "
                       f"{config.n_max}], {r['accuracy_longer']:.3f} for n in "
                       f"[{config.n_max + 1}, {2 * config.n_max}]")
+    if out_dir:
+        log = TrainingLog(config.total_steps, verbose=False)
+        for step, loss in enumerate(result["losses"], 1):
+            log.metrics.log(step, loss=loss)
+        RunDirectory(out_dir, __name__, config).save(config.total_steps, result["model"], None,
+                                                     log)
     return result
 
 

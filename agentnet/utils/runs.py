@@ -48,9 +48,10 @@ class RunDirectory:
         settings = json.loads(settings_file.read_text())
         return settings["example"], settings["config"]
 
-    def save(self, step: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    def save(self, step: int, agent: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
              log: Any, carry: Any = None) -> None:
-        """Write the checkpoint (atomically), the curves and their plot."""
+        """Write the checkpoint (atomically), the curves of ``log`` (a
+        :class:`~agentnet.display.TrainingLog`) and their plot."""
         persistence.save_checkpoint(self.checkpoint, agent, optimizer=optimizer, step=step,
                                     extra={"carry": carry, "log": log.state()})
         log.metrics.to_csv(self.path / "metrics.csv")

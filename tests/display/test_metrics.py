@@ -183,6 +183,16 @@ def test_plot_one_subplot_per_selected_curve_with_raw_and_smoothed_lines(metrics
     assert ax.get_title().startswith("loss")
 
 
+def test_plot_leaves_out_values_that_are_not_finite():
+    pytest.importorskip("matplotlib")
+    metrics = Metrics()
+    for step, loss in enumerate([float("nan"), float("nan"), 4.0, 2.0, float("inf"), 1.0]):
+        metrics.log(step, loss=loss)   # e.g. nan before learning starts
+    raw, smoothed = metrics.plot(smoothing=0.5).axes[0].get_lines()
+    assert raw.get_xdata().tolist() == [2, 3, 5]
+    np.testing.assert_allclose(smoothed.get_ydata(), smooth([4.0, 2.0, 1.0], 0.5))
+
+
 def test_plot_onto_given_axes(metrics):
     plt = pytest.importorskip("matplotlib.pyplot")
     figure, (ax_loss, ax_ret) = plt.subplots(1, 2)

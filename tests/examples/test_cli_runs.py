@@ -3,6 +3,7 @@ uninterrupted one does."""
 import subprocess
 import sys
 
+import gymnasium
 import pytest
 import torch
 
@@ -66,6 +67,21 @@ def test_cli_trains_resumes_and_evaluates_on_gymnasium(tmp_path, capsys):
     assert "CartPole-v1: mean return" in capsys.readouterr().out
     cli(["list"])
     assert "cartpole_nstep_q" in capsys.readouterr().out
+
+
+def test_the_recurrent_agent_is_evaluated_on_gymnasium_with_the_velocities_hidden(tmp_path,
+                                                                                  capsys):
+    from agentnet.examples import cartpole_recurrent
+
+    env = cartpole_recurrent.make_gymnasium_env()
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (2,) == env.observation_space.shape
+    full, _ = gymnasium.make("CartPole-v1").reset(seed=0)
+    assert observation.tolist() == full[[0, 2]].tolist()     # position and angle
+    cli(["train", "cartpole_recurrent", "--steps", "2048", "--out", str(tmp_path)])
+    capsys.readouterr()
+    cli(["evaluate", str(tmp_path), "--episodes", "2"])
+    assert "CartPole-v1: mean return" in capsys.readouterr().out
 
 
 def test_console_entry_point_runs_as_a_module():
