@@ -1,26 +1,32 @@
 """Gymnasium pools: an agent playing many Gymnasium environments, recorded as sessions.
 
 :class:`EnvPool` (alias ``GamePool``, the original's names) runs ``n_envs`` Gymnasium
-environments, each in its own ``gymnasium.vector`` environment of one (``SyncVectorEnv`` or
-``AsyncVectorEnv``), so that one environment can fail, hang or die and be recreated without
-touching the others. Each tick it asks the agent's react function for actions (observations
-converted once to the agent's device), keeps the agent's memory per environment, and records
-sessions ``[n_envs, n_steps, ...]`` that follow :class:`~agentnet.agent.Sessions`' episode-end
+environments, each on its own so that one environment can fail, hang or die and be recreated
+without touching the others: with ``vectorization="sync"`` the ``gymnasium.Env`` objects are
+stepped directly in this process (the pool emulates Gymnasium's vector autoreset modes itself),
+with ``"async"`` each sits in its own ``AsyncVectorEnv`` of one (a worker process). Each tick it
+asks the agent for actions (observations gathered into one preallocated array and converted to
+the agent's device once), keeps the agent's memory per environment, and records sessions
+``[n_envs, n_steps, ...]`` that follow :class:`~agentnet.agent.Sessions`' episode-end
 contract, so that every objective and the replay take them as they are:
 
 - an episode's last tick ``t`` is alive; tick ``t + 1`` is dead and observes the state the
   episode ended in (for a time limit, the bootstrap target); tick ``t + 2`` starts the next
   episode, where memory restarts at zeros. Dead ticks earn 0.
 - ``is_truncated[t]`` is ``truncated and not terminated`` (both at once counts as terminated).
-- Gymnasium's autoreset modes: with ``NEXT_STEP`` (its default) the step after an episode's end
-  only resets; it is consumed on the dead tick (its action is ignored) and never recorded as a
-  transition. With ``SAME_STEP`` the final observation comes from ``info["final_obs"]`` and the
-  environment is not stepped on the dead tick. ``DISABLED`` resets explicitly.
+- Gymnasium's autoreset modes say when an environment is reset after an episode's end: with
+  ``NEXT_STEP`` (its default) on the dead tick (the step after the end only resets; its action
+  is ignored and it is never recorded as a transition), with ``SAME_STEP`` (the final
+  observation from ``info["final_obs"]``) and ``DISABLED`` (an explicit reset) right after the
+  last step. The sessions are the same in every mode; only when a reset runs (and when a
+  failing one is counted) differs.
 - A failure (an exception in ``step``/``reset``, a dead worker process, a step slower than
   ``step_timeout``) aborts that environment's episode: the tick is its last (reward 0, ended as a
   termination, no bootstrap), the next tick is dead and shows the observation the agent acted on,
-  and a new episode starts from an environment recreated from the factory. Other environments
-  are untouched. ``pool.restarts`` counts recreations, ``pool.failures`` says what happened.
+  and a new episode starts from an environment recreated from the factory. A reset failing
+  after a completed last step (``DISABLED``, and ``SAME_STEP`` in ``"sync"``) keeps that step
+  as recorded and starts the next episode in a recreated environment. Other environments are
+  untouched. ``pool.restarts`` counts recreations, ``pool.failures`` says what happened.
 
 >>> import torch
 >>> from agentnet import Agent, layers as L
@@ -45,7 +51,7 @@ from typing import Any, NamedTuple
 import gymnasium
 import numpy as np
 import torch
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from ..agent.sessions import Sessions
 from ..layers.base import format_shape
@@ -53,6 +59,9 @@ from ..layers.graph import get_all_layers
 from .episodes import EpisodeStats
 
 __all__ = ["EnvPool", "GamePool", "EnvFailure"]
+
+# what happened to one environment on one tick, when it was not a plain step (see _settle)
+_CRASH, _END, _RESET, _FIRST = range(4)
 
 
 class EnvFailure(NamedTuple):
@@ -78,7 +87,8 @@ class EnvPool:
             ``gymnasium.Env`` (picklable by cloudpickle for ``"async"``, e.g. a
             ``functools.partial``).
         n_envs: how many environments (rows of the sessions).
-        vectorization: ``"sync"`` (in this process) or ``"async"`` (one worker process each).
+        vectorization: ``"sync"`` (stepped one after another in this process) or ``"async"``
+            (one worker process each).
         autoreset_mode: a ``gymnasium.vector.AutoresetMode`` or its name; None for Gymnasium's
             default, ``NEXT_STEP``.
         max_consecutive_failures: an environment failing this many times in a row (without
@@ -90,8 +100,8 @@ class EnvPool:
         seed: environment ``i`` is first reset with seed ``seed + i`` (Gymnasium's vector
             convention); its ``k``-th recreation with a seed drawn from ``(seed, i, k)``. None
             for unseeded environments.
-        vector_kwargs: more arguments for ``SyncVectorEnv``/``AsyncVectorEnv`` (e.g.
-            ``context="spawn"``, ``shared_memory=False``).
+        vector_kwargs: more arguments for each ``AsyncVectorEnv`` (e.g. ``context="spawn"``,
+            ``shared_memory=False``); ``"async"`` only.
         **flags: passed to the agent's react function (e.g. ``greedy=True``).
 
     Sessions carry on across :meth:`interact` calls: the pool remembers each environment's
@@ -122,6 +132,10 @@ class EnvPool:
                              "process cannot be interrupted)")
         if step_timeout is not None and not step_timeout > 0:
             raise ValueError(f"EnvPool: step_timeout must be positive, got {step_timeout}")
+        if vector_kwargs and vectorization != "async":
+            raise ValueError(f"EnvPool: vector_kwargs ({', '.join(vector_kwargs)}) need "
+                             f"vectorization='async' (with 'sync' the environments are stepped "
+                             f"directly, in no vector environment)")
         self.agent = agent
         self.n_envs = int(n_envs)
         self.vectorization = vectorization
@@ -132,7 +146,7 @@ class EnvPool:
         self.seed = seed
         self.vector_kwargs = dict(vector_kwargs or {})
         self.flags = flags
-        self._react = agent.get_react_function(**flags)
+        self._react = agent.get_react_function(**flags)  # checks the flags
         self.restarts = 0
         """How many times an environment was recreated after a failure, in all."""
         self.env_restarts = [0] * self.n_envs
@@ -143,30 +157,29 @@ class EnvPool:
         """Ticks played so far (the time axis of all sessions joined)."""
         self.closed = False
         n = self.n_envs
-        self._slots: list[VectorEnv | None] = [None] * n
+        # an environment of "sync", an AsyncVectorEnv of one of "async"
+        self._slots: list[Any] = [None] * n
         self._consecutive = [0] * n
-        self._observations: list[list[Any]] = [[] for _ in range(n)]  # what the next tick sees
         self._dead = np.zeros(n, dtype=bool)          # the next tick is a dead tick
         self._reset_step = np.zeros(n, dtype=bool)    # ... on which the env takes its reset step
-        self._first: list[list[Any] | None] = [None] * n  # ... or after which this obs comes
+        self._first: list[list[np.ndarray] | None] = [None] * n  # ... or after which this obs
         self._prev_alive = np.zeros(n, dtype=bool)
+        self._calm = False  # all alive on the next tick, none starting an episode
         self._memory = agent.get_zeros_like_memory(n)
         self._evaluations = 0
+        self._layout: list[tuple[tuple[int, ...], np.dtype]] = []  # per observation layer
         try:
-            for i in range(n):
-                self._observations[i] = self._start(i, tolerate=False)
-                if i == 0:
-                    self._check_spaces(self._slot(0))
+            first = [self._start(i, tolerate=False) for i in range(n)]
+            # what the next tick sees: one array [n_envs, ...] per observation layer, in the
+            # observation space's dtype (as a Gymnasium vector environment would batch it)
+            self._pending = [np.empty((n, *shape), dtype) for shape, dtype in self._layout]
+            for i, parts in enumerate(first):
+                _write(self._pending, i, parts)
         except BaseException:
             self.close()
             raise
 
     # --- the environments -------------------------------------------------------------------
-    def _make_slot(self) -> VectorEnv:
-        vector_env = AsyncVectorEnv if self.vectorization == "async" else SyncVectorEnv
-        return vector_env([self.make_env], autoreset_mode=self.autoreset_mode,
-                          **self.vector_kwargs)
-
     def _seed_for(self, i: int) -> int | None:
         if self.seed is None:
             return None
@@ -175,13 +188,20 @@ class EnvPool:
             return self.seed + i
         return int(np.random.SeedSequence([self.seed, i, k]).generate_state(1)[0])
 
-    def _start(self, i: int, tolerate: bool = True) -> list[Any]:
+    def _start(self, i: int, tolerate: bool = True) -> list[np.ndarray]:
         """(Re)create environment ``i`` and reset it; returns its first observation. Without
         ``tolerate`` (building the pool) a failure is a mistake and raises as it is."""
         while True:
             phase = "start"
             try:
-                self._slots[i] = self._make_slot()
+                if self.vectorization == "async":
+                    self._slots[i] = AsyncVectorEnv([self.make_env],
+                                                    autoreset_mode=self.autoreset_mode,
+                                                    **self.vector_kwargs)
+                else:
+                    self._slots[i] = self.make_env()
+                if not self._layout:  # the first environment made
+                    self._layout = self._check_spaces(self._slots[i])
                 phase = "reset"
                 return self._reset_slot(i, self._seed_for(i))
             except Exception as error:  # noqa: BLE001 - any failure of user code is a crash
@@ -190,30 +210,32 @@ class EnvPool:
                     raise
                 self._fail(i, phase, error)
 
-    def _slot(self, i: int) -> VectorEnv:
+    def _slot(self, i: int) -> Any:
         slot = self._slots[i]
         if slot is None:
             raise RuntimeError(f"EnvPool: environment {i} is closed")
         return slot
 
-    def _async_slot(self, i: int) -> AsyncVectorEnv:
-        slot = self._slot(i)
-        if not isinstance(slot, AsyncVectorEnv):
-            raise TypeError(f"EnvPool: environment {i} is not asynchronous")
-        return slot
-
-    def _reset_slot(self, i: int, seed: int | None) -> list[Any]:
+    def _reset_slot(self, i: int, seed: int | None) -> list[np.ndarray]:
+        """Reset environment ``i``: its observation, one (copied) array per observation layer."""
         slot = self._slot(i)
         if isinstance(slot, AsyncVectorEnv):
             slot.reset_async(seed=seed)
             observations, _ = slot.reset_wait(timeout=self.step_timeout)
-        else:
-            observations, _ = slot.reset(seed=seed)
-        return [part[0] for part in self._parts(observations)]
+            return [np.array(part[0]) for part in self._parts(observations)]
+        observation, _ = slot.reset(seed=seed)
+        return [np.array(part) for part in self._parts(observation)]
 
-    def _restart(self, i: int) -> list[Any]:
+    def _restart(self, i: int) -> list[np.ndarray]:
         self._discard(i)
         return self._start(i)
+
+    def _reset_or_restart(self, i: int) -> list[np.ndarray]:
+        try:
+            return self._reset_slot(i, None)
+        except Exception as error:  # noqa: BLE001
+            self._fail(i, "reset", error)
+            return self._restart(i)
 
     def _fail(self, i: int, phase: str, error: BaseException) -> None:
         """Count a failure of environment ``i``; raise after too many in a row."""
@@ -241,8 +263,11 @@ class EnvPool:
         if slot is not None:
             _shutdown(slot, force=True)
 
-    def _check_spaces(self, slot: VectorEnv) -> None:
-        space = slot.single_observation_space
+    def _check_spaces(self, slot: Any) -> list[tuple[tuple[int, ...], np.dtype]]:
+        """Check the observation space against the observation layers; returns the shape and
+        dtype of each layer's part of an observation."""
+        space = (slot.single_observation_space if isinstance(slot, VectorEnv)
+                 else slot.observation_space)
         if isinstance(space, gymnasium.spaces.Dict):
             names = [layer.name for layer in self.agent.observation_layers]
             missing = [name for name in names if name not in space.spaces]
@@ -258,6 +283,7 @@ class EnvPool:
         if len(parts) != len(layers):
             raise ValueError(f"EnvPool: the environment gives {len(parts)} observations, the "
                              f"agent has {len(layers)} observation layers")
+        layout = []
         for part, layer in zip(parts, layers):
             shape, expected = tuple(part.shape or ()), tuple(layer.output_shape[1:])
             if len(shape) != len(expected) or any(e is not None and e != s
@@ -265,6 +291,11 @@ class EnvPool:
                 raise ValueError(f"EnvPool: observations have shape "
                                  f"{format_shape((None, *shape))}, {layer.describe()} expects "
                                  f"{format_shape(layer.output_shape)}")
+            if part.dtype is None:
+                raise ValueError(f"EnvPool: the observation space {part} has no array dtype; "
+                                 f"{layer.describe()} needs arrays")
+            layout.append((shape, np.dtype(part.dtype)))
+        return layout
 
     def _parts(self, observation: Any) -> list[Any]:
         """An observation (or a batch of them) as a list, one entry per observation layer."""
@@ -274,27 +305,111 @@ class EnvPool:
             return list(observation)
         return [observation]
 
-    def _action_for(self, actions: list[np.ndarray], i: int) -> Any:
-        if len(actions) == 1:
-            return actions[0][i:i + 1]
-        return tuple(a[i:i + 1] for a in actions)
-
-    def _step(self, actions: list[np.ndarray], which: np.ndarray) -> dict[int, Any]:
-        """Step the environments in ``which``: ``{i: (obs, reward, term, trunc, info)}``, or the
-        exception that environment raised."""
-        results: dict[int, Any] = {}
-        indices = np.flatnonzero(which).tolist()
-        if self.vectorization == "sync":
-            for i in indices:
+    # --- one tick -----------------------------------------------------------------------------
+    def _tick_sync(self, t: int, actions: Sequence[Any], alive: list[bool] | None,
+                   rows: list[np.ndarray], rewards: np.ndarray) -> list[tuple[int, int, Any]]:
+        """Step the environments of ``"sync"`` on tick ``t``: write what they observe next
+        into ``rows`` and their rewards into ``rewards[:, t]``; return the events (crashes,
+        episode ends, dead ticks), in environment order, for :meth:`_settle`. ``alive`` None:
+        every environment is alive."""
+        events: list[tuple[int, int, Any]] = []
+        rewards = rewards[:, t]
+        consecutive = self._consecutive
+        single = len(rows) == 1
+        row = rows[0]
+        if alive is None and single:  # the common tick: nothing but steps
+            for i, (env, action) in enumerate(zip(self._slots, actions)):
                 try:
-                    results[i] = self._slot(i).step(self._action_for(actions, i))
+                    observation, reward, terminated, truncated, _ = env.step(action)
+                except Exception as error:  # noqa: BLE001 - any failure of user code
+                    events.append((i, _CRASH, error))
+                    continue
+                row[i] = observation
+                rewards[i] = reward
+                if consecutive[i]:
+                    consecutive[i] = 0
+                if terminated or truncated:
+                    events.append((i, _END, (terminated, truncated, None)))
+            return events
+        parts = self._parts
+        for i, env in enumerate(self._slots):
+            if alive is not None and not alive[i]:
+                if not self._reset_step[i]:
+                    events.append((i, _FIRST, None))
+                    continue
+                try:  # NEXT_STEP: the dead tick's step only resets
+                    observation = env.reset()[0]
                 except Exception as error:  # noqa: BLE001
-                    results[i] = error
-            return results
+                    events.append((i, _RESET, error))
+                    continue
+                events.append((i, _RESET, None))
+            else:
+                try:
+                    observation, reward, terminated, truncated, _ = env.step(actions[i])
+                except Exception as error:  # noqa: BLE001 - any failure of user code
+                    events.append((i, _CRASH, error))
+                    continue
+                rewards[i] = reward
+                if consecutive[i]:
+                    consecutive[i] = 0
+                if terminated or truncated:
+                    events.append((i, _END, (terminated, truncated, None)))
+            if single:
+                row[i] = observation
+            else:
+                _write(rows, i, parts(observation))
+        return events
+
+    def _tick_async(self, t: int, actions: list[np.ndarray], alive: list[bool] | None,
+                    rows: list[np.ndarray], rewards: np.ndarray) -> list[tuple[int, int, Any]]:
+        """:meth:`_tick_sync` for ``"async"``: every environment's step is sent, then the
+        answers collected (each within ``step_timeout``)."""
+        n = self.n_envs
+        every = alive is None
+        which = [every or alive[i] or bool(self._reset_step[i]) for i in range(n)]
+        results = self._step_async(actions, which)
+        events: list[tuple[int, int, Any]] = []
+        for i in range(n):
+            if not (every or alive[i]):
+                if not self._reset_step[i]:
+                    events.append((i, _FIRST, None))
+                elif isinstance(results[i], Exception):
+                    events.append((i, _RESET, results[i]))
+                else:  # NEXT_STEP: this step only reset the environment
+                    _write(rows, i, [part[0] for part in self._parts(results[i][0])])
+                    events.append((i, _RESET, None))
+                continue
+            result = results[i]
+            if isinstance(result, Exception):
+                events.append((i, _CRASH, result))
+                continue
+            self._consecutive[i] = 0
+            observations, reward, terminated, truncated, info = result
+            rewards[i, t] = reward[0]
+            observation = [part[0] for part in self._parts(observations)]
+            if not (terminated[0] or truncated[0]):
+                _write(rows, i, observation)
+                continue
+            first = None
+            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                first = [np.array(part) for part in observation]
+                observation = self._parts(info["final_obs"][0])
+            _write(rows, i, observation)
+            events.append((i, _END, (bool(terminated[0]), bool(truncated[0]), first)))
+        return events
+
+    def _step_async(self, actions: list[np.ndarray], which: list[bool]) -> list[Any]:
+        """Step the environments in ``which``: ``(obs, reward, term, trunc, info)`` (batches of
+        one) per environment, or the exception it raised, or None where not stepped."""
+        results: list[Any] = [None] * self.n_envs
         waiting = []
-        for i in indices:
+        for i in range(self.n_envs):
+            if not which[i]:
+                continue
+            action = (actions[0][i:i + 1] if len(actions) == 1
+                      else tuple(a[i:i + 1] for a in actions))
             try:
-                self._async_slot(i).step_async(self._action_for(actions, i))
+                self._slot(i).step_async(action)
                 waiting.append(i)
             except Exception as error:  # noqa: BLE001
                 results[i] = error
@@ -302,10 +417,43 @@ class EnvPool:
         for i in waiting:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                results[i] = self._async_slot(i).step_wait(timeout=timeout)
+                results[i] = self._slot(i).step_wait(timeout=timeout)
             except Exception as error:  # noqa: BLE001
                 results[i] = error
         return results
+
+    def _settle(self, t: int, events: list[tuple[int, int, Any]], seen: list[np.ndarray],
+                rows: list[np.ndarray], truncated_log: np.ndarray) -> None:
+        """The bookkeeping of tick ``t`` beyond plain steps: ``seen`` is what the tick
+        observed, ``rows`` what the next one will."""
+        for i, kind, payload in events:
+            if kind == _CRASH:
+                # aborted: the episode ends here as if terminated (no bootstrap); the dead tick
+                # shows the observation acted on; the next episode starts in a new environment
+                self._fail(i, "step", payload)
+                self._first[i] = self._restart(i)
+                _write(rows, i, [part[i] for part in seen])
+                self._dead[i], self._reset_step[i] = True, False
+            elif kind == _END:
+                terminated, truncated, first = payload
+                self._dead[i] = True
+                truncated_log[i, t] = bool(truncated and not terminated)
+                if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                    self._reset_step[i] = True
+                elif first is not None:  # reset already (an asynchronous SAME_STEP)
+                    self._first[i] = first
+                else:  # SAME_STEP (synchronous) and DISABLED: reset now
+                    self._first[i] = self._reset_or_restart(i)
+            elif kind == _RESET:  # a dead tick whose step was the reset
+                self._dead[i] = self._reset_step[i] = False
+                if payload is not None:
+                    self._fail(i, "reset", payload)
+                    _write(rows, i, self._restart(i))
+            else:  # _FIRST: a dead tick after which the next episode's first observation comes
+                self._dead[i] = False
+                first, self._first[i] = self._first[i], None
+                assert first is not None
+                _write(rows, i, first)
 
     # --- sessions ---------------------------------------------------------------------------
     def interact(self, n_steps: int = 100) -> Sessions:
@@ -322,58 +470,107 @@ class EnvPool:
             raise RuntimeError("EnvPool: interact on a closed pool")
         if int(n_steps) < 1:
             raise ValueError(f"EnvPool.interact: n_steps must be at least 1, got {n_steps}")
-        agent, n = self.agent, self.n_envs
+        agent, n, n_steps = self.agent, self.n_envs, int(n_steps)
         device = agent.device
         obs_dtypes = [layer.output_dtype for layer in agent.observation_layers]
+        # every observation of this call, tick-major: row t is what tick t sees (row n_steps
+        # what the next call's tick 0 will); the agent gets row t without a copy on the CPU
+        log = [np.empty((n_steps + 1, n, *shape), dtype) for shape, dtype in self._layout]
+        for part, pending in zip(log, self._pending):
+            part[0] = pending
+        converters = [_converter(dtype, np_dtype, device)
+                      for dtype, (_, np_dtype) in zip(obs_dtypes, self._layout)]
+        single_obs = len(log) == 1
+        rewards = np.zeros((n, n_steps), dtype=np.float32)
+        alive_log = np.ones((n, n_steps), dtype=bool)
+        truncated_log = np.zeros((n, n_steps), dtype=bool)
+        sync = self.vectorization == "sync"
+        tick = self._tick_sync if sync else self._tick_async
+        to_numpy = _numpy_converter(device)
+        react, flags = agent._react, self.flags
+        single_action, n_actions = agent.single_action, len(agent.action_layers)
         memories = self._memory
         views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
-        initial: list[torch.Tensor] = []
-        records: list[tuple[Any, ...]] = []
-        rewards = np.zeros((n, n_steps), dtype=np.float32)
-        alive_log = np.zeros((n, n_steps), dtype=bool)
-        truncated_log = np.zeros((n, n_steps), dtype=bool)
-        for t in range(int(n_steps)):
-            alive = ~self._dead
-            first = alive & ~self._prev_alive  # a new episode: memory restarts at zeros
-            if memories and first.any():
-                mask = torch.as_tensor(first, device=device)
-                memories = [m.masked_fill(mask.view(view), 0) for m, view in zip(memories, views)]
-            if t == 0:
-                initial = [m.clone() for m in memories]
-            observations = [torch.as_tensor(np.stack([o[k] for o in self._observations]),
-                                            dtype=dtype, device=device)
-                            for k, dtype in enumerate(obs_dtypes)]
-            reaction = self._react(observations, memories)
-            actions = _as_list(reaction.actions)
-            memories = list(reaction.new_states)
-            policy = [reaction.policy] if agent.single_policy else list(reaction.policy)
-            actions_np = [a.cpu().numpy() for a in actions]
-            results = self._step(actions_np, alive | (self._dead & self._reset_step))
-            for i in range(n):
-                if alive[i]:
-                    rewards[i, t], truncated_log[i, t] = self._advance(i, results[i])
-                else:
-                    self._begin_episode(i, results.get(i))
-            alive_log[:, t] = alive
-            records.append((observations, actions, memories, policy))
-            self._prev_alive = alive
-            self.ticks += 1
-        self._memory = memories
+        initial = memories
+        action_log: list[Any] = []
+        memory_log: list[list[torch.Tensor]] = []
+        policy_log: list[Any] = []
+        completed, kept = 0, memories  # ticks done, the memory after them
+        try:
+            with torch.inference_mode():
+                for t in range(n_steps):
+                    alive_list: list[bool] | None = None
+                    if not self._calm:
+                        alive = ~self._dead
+                        first = alive & ~self._prev_alive  # a new episode: memory restarts
+                        if memories and first.any():
+                            mask = torch.as_tensor(first, device=device)
+                            memories = [m.masked_fill(mask.view(view), 0)
+                                        for m, view in zip(memories, views)]
+                        alive_log[:, t] = alive
+                        alive_list = alive.tolist()
+                    if t == 0:
+                        initial = memories
+                    seen = [part[t] for part in log]
+                    if single_obs:
+                        observations = [converters[0](seen[0])]
+                    else:
+                        observations = [c(o) for c, o in zip(converters, seen)]
+                    actions, memories, policy = react(observations, memories, flags)
+                    if single_action:
+                        actions_np = [to_numpy(actions)]
+                        step_actions: Sequence[Any] = actions_np[0]
+                    else:
+                        actions_np = [to_numpy(a) for a in actions]
+                        step_actions = (list(zip(*actions_np)) if n_actions > 1
+                                        else actions_np[0])
+                    rows = [part[t + 1] for part in log]
+                    events = tick(t, step_actions if sync else actions_np, alive_list, rows,
+                                  rewards)
+                    if events:
+                        self._settle(t, events, seen, rows, truncated_log)
+                    if alive_list is not None:
+                        self._prev_alive = alive
+                    # no events: every environment was alive (_prev_alive all True) and is
+                    self._calm = not events
+                    action_log.append(actions)
+                    memory_log.append(memories)
+                    policy_log.append(policy)
+                    self.ticks += 1
+                    completed, kept = t + 1, memories
+        finally:  # also when interrupted: the next call goes on from the last whole tick
+            self._memory = kept
+            self._pending = [part[completed].copy() for part in log]
+        return self._sessions(log, obs_dtypes, action_log, memory_log, policy_log,
+                              [m.clone() for m in initial], rewards, alive_log, truncated_log)
 
-        def stack(index: int) -> list[torch.Tensor]:
-            return [torch.stack(seq, dim=1) for seq in zip(*(r[index] for r in records))]
+    def _sessions(self, log: list[np.ndarray], obs_dtypes: list[torch.dtype],
+                  action_log: list[Any], memory_log: list[list[torch.Tensor]],
+                  policy_log: list[Any], initial: list[torch.Tensor], rewards: np.ndarray,
+                  alive_log: np.ndarray, truncated_log: np.ndarray) -> Sessions:
+        """Assemble the sessions of one :meth:`interact` (outside inference mode: the result
+        is made of ordinary tensors, usable in a loss)."""
+        agent = self.agent
+        device = agent.device
+        n_steps = rewards.shape[1]
 
-        observations_seq, actions_seq, memory_seq, policy_seq = (stack(i) for i in range(4))
-        next_observations = [torch.as_tensor(np.stack([o[k] for o in self._observations]),
-                                             dtype=dtype, device=device)
-                             for k, dtype in enumerate(obs_dtypes)]
+        def stack(sequence: list[Any], single: bool) -> Any:
+            if single:
+                return torch.stack(sequence, dim=1)
+            return [torch.stack(parts, dim=1) for parts in zip(*sequence)]
+
+        observations = [torch.as_tensor(np.ascontiguousarray(part[:n_steps].swapaxes(0, 1)),
+                                        dtype=dtype, device=device)
+                        for part, dtype in zip(log, obs_dtypes)]
+        next_observations = [torch.as_tensor(part[n_steps], dtype=dtype, device=device)
+                             for part, dtype in zip(log, obs_dtypes)]
+        memory_seq = stack(memory_log, False) if agent.state_layers else []
         return Sessions(
             env_states=[],
-            observations=observations_seq[0] if agent.single_observation else observations_seq,
+            observations=observations[0] if agent.single_observation else observations,
             agent_states=dict(zip(agent.state_layers, memory_seq)),
-            actions=actions_seq[0] if agent.single_action else actions_seq,
-            policy=((policy_seq[0] if agent.single_policy else policy_seq)
-                    if agent.policy_layers else []),
+            actions=stack(action_log, agent.single_action),
+            policy=stack(policy_log, agent.single_policy) if agent.policy_layers else [],
             rewards=torch.as_tensor(rewards, device=device),
             is_alive=torch.as_tensor(alive_log, device=device),
             is_truncated=torch.as_tensor(truncated_log, device=device),
@@ -383,53 +580,6 @@ class EnvPool:
             initial_agent_states=initial,
         )
 
-    def _advance(self, i: int, result: Any) -> tuple[float, bool]:
-        """An alive tick's step of environment ``i``: returns (reward, is_truncated)."""
-        if isinstance(result, Exception):
-            # aborted: the episode ends here as if terminated (no bootstrap); the dead tick
-            # shows the observation acted on; the next episode starts in a new environment
-            self._fail(i, "step", result)
-            self._first[i] = self._restart(i)
-            self._dead[i], self._reset_step[i] = True, False
-            return 0.0, False
-        self._consecutive[i] = 0
-        observations, reward, terminated, truncated, info = result
-        if not (terminated[0] or truncated[0]):
-            self._observations[i] = [part[0] for part in self._parts(observations)]
-            return float(reward[0]), False
-        self._dead[i] = True
-        if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            self._observations[i] = self._parts(info["final_obs"][0])
-            self._first[i] = [part[0] for part in self._parts(observations)]
-            self._reset_step[i] = False
-        else:
-            self._observations[i] = [part[0] for part in self._parts(observations)]
-            self._reset_step[i] = self.autoreset_mode == AutoresetMode.NEXT_STEP
-            if self.autoreset_mode == AutoresetMode.DISABLED:
-                self._first[i] = self._reset_or_restart(i)
-        return float(reward[0]), bool(truncated[0] and not terminated[0])
-
-    def _begin_episode(self, i: int, result: Any) -> None:
-        """A dead tick of environment ``i``: the next tick starts a new episode."""
-        self._dead[i] = False
-        if self._reset_step[i]:  # NEXT_STEP: this step only reset the environment
-            self._reset_step[i] = False
-            if isinstance(result, Exception):
-                self._fail(i, "reset", result)
-                self._observations[i] = self._restart(i)
-            else:
-                self._observations[i] = [part[0] for part in self._parts(result[0])]
-        else:
-            first, self._first[i] = self._first[i], None
-            assert first is not None
-            self._observations[i] = first
-
-    def _reset_or_restart(self, i: int) -> list[Any]:
-        try:
-            return self._reset_slot(i, None)
-        except Exception as error:  # noqa: BLE001
-            self._fail(i, "reset", error)
-            return self._restart(i)
 
     def update(self, n_steps: int, session_pool: Any) -> Sessions:
         """:meth:`interact` for ``n_steps`` ticks and append the sessions to ``session_pool``
@@ -546,9 +696,42 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _shutdown(slot: VectorEnv, force: bool, timeout: float | None = None) -> None:
-    """Close a vector environment; ``force`` (or a failing close) terminates its workers.
-    ``timeout`` bounds the wait for a step still under way in an asynchronous one."""
+def _write(rows: list[np.ndarray], i: int, parts: Sequence[Any]) -> None:
+    """Write one environment's observation (one part per observation layer) into row ``i``."""
+    for row, part in zip(rows, parts):
+        row[i] = part
+
+
+def _converter(dtype: torch.dtype, np_dtype: np.dtype,
+               device: torch.device) -> Callable[[np.ndarray], torch.Tensor]:
+    """numpy observations ``[n_envs, ...]`` to the tensor an observation layer takes: without
+    a copy when they already are (on the CPU, in its dtype)."""
+    if device.type == "cpu":
+        try:
+            same = torch.from_numpy(np.empty(0, np_dtype)).dtype == dtype
+        except TypeError:  # a dtype torch does not share with numpy
+            same = False
+        if same:
+            return torch.from_numpy
+    return functools.partial(torch.as_tensor, dtype=dtype, device=device)
+
+
+def _numpy_converter(device: torch.device) -> Callable[[torch.Tensor], np.ndarray]:
+    if device.type == "cpu":
+        return torch.Tensor.numpy
+    return lambda tensor: tensor.cpu().numpy()
+
+
+def _shutdown(slot: Any, force: bool, timeout: float | None = None) -> None:
+    """Close an environment or an asynchronous vector environment; for the latter ``force``
+    (or a failing close) terminates its workers, and ``timeout`` bounds the wait for a step
+    still under way."""
+    if not isinstance(slot, VectorEnv):
+        try:
+            slot.close()
+        except Exception:  # noqa: BLE001 - a broken environment may fail to close
+            pass
+        return
     if getattr(slot, "closed", False):
         return
     if not force:

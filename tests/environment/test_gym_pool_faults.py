@@ -165,7 +165,7 @@ def test_too_many_consecutive_failures_raise_with_the_original_exception():
     assert pool.restarts == 2
 
 
-@pytest.mark.parametrize("mode", ["NextStep", "Disabled"])
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep", "Disabled"])
 def test_a_failing_reset_between_episodes_starts_a_new_environment(mode):
     agent, _ = agent_with_memory()
     with pytest.warns(RuntimeWarning, match="failed in reset"):
@@ -177,7 +177,8 @@ def test_a_failing_reset_between_episodes_starts_a_new_environment(mode):
     assert s.observations[0, :, 0].tolist() == [0, 1, 2, 3] * 3
     assert s.observations[0, :, 1].tolist() == [0.0] * 12
     assert pool.restarts == 3 and not s.is_truncated.any()
-    # with NEXT_STEP the reset is the dead tick's step; with DISABLED it follows the last step
+    # with NEXT_STEP the reset is the dead tick's step; with SAME_STEP and DISABLED it follows
+    # the last step, which is kept as it was (the pool steps "sync" environments directly)
     ticks = [3, 7, 11] if mode == "NextStep" else [2, 6, 10]
     assert [(f.tick, f.phase) for f in pool.failures] == [(t, "reset") for t in ticks]
 
