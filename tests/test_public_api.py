@@ -6,7 +6,8 @@ import agentnet
 
 SUBPACKAGES = ["agentnet", "agentnet.layers", "agentnet.agent", "agentnet.resolver",
                "agentnet.memory", "agentnet.environment", "agentnet.utils",
-               "agentnet.target_network", "agentnet.learning", "agentnet.display"] + [
+               "agentnet.target_network", "agentnet.learning", "agentnet.display",
+               "agentnet.distributed"] + [
     f"agentnet.learning.{name}" for name in agentnet.learning.__all__]
 
 

@@ -153,7 +153,7 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
     replay = SessionPoolEnvironment(config.pool_capacity, config.session_length, agent=agent)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     updates, step, loss = 0, 0, torch.tensor(float("nan"))
-    steps_per_collection = config.n_envs * config.session_length
+    steps_per_collection = config.n_envs * config.session_length  # for the save cadence
     with EnvPool(agent, env, n_envs=config.n_envs, seed=config.seed) as envs:
         while step < config.total_steps:
             # --- exploration and step-size schedules (plumbing) ---
@@ -165,7 +165,7 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
                     config.learning_rate_end - config.learning_rate)
             # --- play: record the environments' sessions into the replay pool ---
             sessions = envs.update(config.session_length, replay)
-            step += steps_per_collection
+            step += sessions.rewards.numel()  # rows x ticks (a RayEnvPool's rows vary)
             # --- learn: n-step Q-learning on replayed sessions, against the target network ---
             for _ in range(config.updates_per_collection if step >= config.learning_starts
                            else 0):
