@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,18 @@ from .replay import replay_sessions
 from .sessions import Reaction, Sessions
 
 __all__ = ["Agent", "MDPAgent"]
+
+#: inductor options of the compiled ticks: random numbers from ATen's generators, in the
+#: eager order (the same sessions as eager, and cheaper on CPU than inductor's per-element
+#: Philox), and a C++ wrapper around the kernels (some 20 us less Python per tick)
+_COMPILE_OPTIONS = {"fallback_random": True, "cpp_wrapper": True}
+#: ticks per compiled graph in a rollout without gradient: each call of a compiled graph
+#: costs some 30 us of dynamo and wrapper work, which four ticks share (measured on a 2x64
+#: MLP and CartPole at batch 1024: 4 ticks ~10% faster per tick than 2, 8 no faster than 4;
+#: compilation grows with the graph, from ~11 s for 2 to ~15 s for 4 and ~27 s for 8, cold)
+_TICKS_PER_GRAPH = 4
+#: session lengths that get a compiled graph of their own (then one graph for any length)
+_STATIC_LENGTHS = 2
 
 
 class Agent(nn.Module):
@@ -64,6 +77,10 @@ class Agent(nn.Module):
         self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
         self._extended_plans: dict[tuple[Any, ...], GraphPlan] = {}
         self._compiled_ticks: dict[tuple[Any, ...], Callable[..., Any]] = {}
+        # (shape, dtype, device) of each record of a tick, per environment, plan, flags, batch
+        self._column_specs: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        # session lengths with a graph of their own, per environment, plan and flags
+        self._static_lengths: dict[tuple[Any, ...], list[int]] = {}
         self.layers = register_layers(get_all_layers(outputs))
 
     def _check_layers(self) -> None:
@@ -239,9 +256,14 @@ class Agent(nn.Module):
                 memories that preceded each session (``initial_hidden`` overrides them).
             burn_in: with ``experience_replay``, the first ``burn_in`` ticks only refresh the
                 memory, without gradient, and are left out of the result.
-            compiled: run each tick (the agent's graph and the environment's step) through
-                ``torch.compile``: the same results, faster once compiled (the first call
-                for an environment and set of flags compiles, which takes seconds).
+            compiled: run each tick (the agent's graph and the environment's step) as one
+                ``torch.compile`` graph: the same sessions (random draws included, in the
+                same order; float results up to the last bit), faster once compiled. The
+                first call for an environment, set of flags and batch size compiles, which
+                takes seconds (up to ~15 s with a cold cache). Without gradient
+                (``torch.no_grad()``) ticks run four per graph and write their records
+                straight into the sessions' tensors; each of the first two session lengths
+                gets a graph of its own, later ones share one (a little slower).
             **flags: passed to every layer at every tick (``greedy=True``...).
 
         Returns:
@@ -284,47 +306,205 @@ class Agent(nn.Module):
         n_actions, n_states = len(self.action_layers), len(self.state_layers)
         plan = self._plan_with(as_layer_list(additional_outputs, "additional_outputs"))
         # memory restarts where a new episode begins: a dead tick followed by an alive one
-        restart_memory = bool(memories) and env.autoreset
-        memory_views = [(-1,) + (1,) * (m.dim() - 1) for m in memories]
+        initial_memories = memories
+        if bool(memories) and env.autoreset:
+            is_alive = env.get_is_alive(states)
+            if prev_alive is not None:  # going on from earlier sessions: restart here too
+                memories = initial_memories = _restart_memories(memories, is_alive, prev_alive)
+            prev_alive = is_alive  # the first tick restarts nothing more
+        else:
+            prev_alive = None  # the tick never restarts memory
+        if compiled and not torch.is_grad_enabled():
+            return self._compiled_sessions(env, plan, flags, session_length, states,
+                                           observations, memories, prev_alive,
+                                           initial_memories)
         tick = self._tick(env, plan, flags, compiled)
         records: list[tuple[Any, ...]] = []
-        initial_memories = memories
-        for t in range(session_length):
-            is_alive = env.get_is_alive(states)
-            if restart_memory:
-                if prev_alive is not None:
-                    first = is_alive & ~prev_alive
-                    memories = [m.masked_fill(first.view(view), 0)
-                                for m, view in zip(memories, memory_views)]
-                    if t == 0:
-                        initial_memories = memories
-                prev_alive = is_alive
-            outputs, new_states, new_observations, rewards = tick(states, observations, memories)
+        for _ in range(session_length):
+            is_alive, outputs, new_states, new_observations, rewards = tick(
+                states, observations, memories, prev_alive)
             actions = outputs[:n_actions]
             memories = outputs[n_actions:n_actions + n_states]
             records.append((states, observations, memories, actions,
                             outputs[n_actions + n_states:], rewards, is_alive))
             states, observations = new_states, new_observations
+            if prev_alive is not None:
+                prev_alive = is_alive
         return self._stack_sessions(records, env, states, observations, initial_memories)
 
     def _tick(self, env: BaseEnvironment, plan: GraphPlan, flags: Mapping[str, Any],
               compiled: bool) -> Callable[..., Any]:
-        """One tick: the agent's graph, then the environment's step and rewards."""
+        """One tick: whether each session is alive, the memories restarted where an episode
+        begins (if ``prev_alive``, the last tick's aliveness, is given), the agent's graph, then
+        the environment's step and rewards.
+
+        ``compiled``: the whole tick is one ``torch.compile`` graph (compiled once per
+        environment, plan and flags; shapes static), with inductor's ``fallback_random``:
+        random numbers come from the same ATen generators in the same order as eagerly, so
+        the compiled sessions are the eager ones (up to the last bit of a few ``sin``/``cos``),
+        and they are faster to draw than inductor's own per-element Philox. Its bool results
+        leave the graph as uint8 and are viewed as bool outside (see
+        :func:`_tick_with_bools_as_bytes`).
+        """
         n_actions = len(self.action_layers)
 
         def tick(states: list[torch.Tensor], observations: list[torch.Tensor],
-                 memories: list[torch.Tensor]) -> tuple[Any, ...]:
+                 memories: list[torch.Tensor], prev_alive: torch.Tensor | None
+                 ) -> tuple[Any, ...]:
+            is_alive = env.get_is_alive(states)
+            if prev_alive is not None:
+                memories = _restart_memories(memories, is_alive, prev_alive)
             outputs = plan(observations + memories, flags)
             actions = outputs[:n_actions]
             new_states, new_observations = env.get_action_results(states, actions)
-            return outputs, new_states, new_observations, env.get_rewards(states, actions,
-                                                                          new_states)
+            rewards = env.get_rewards(states, actions, new_states)
+            return is_alive, outputs, new_states, new_observations, rewards
 
         if not compiled:
             return tick
         key = (id(env), id(plan), tuple(sorted(flags.items())))
         if key not in self._compiled_ticks:  # compiled once per environment, plan and flags
-            self._compiled_ticks[key] = torch.compile(tick, dynamic=False)
+            graph = _compile(_tick_with_bools_as_bytes(tick))
+            self._compiled_ticks[key] = _tick_with_bools_from_bytes(graph)
+        return self._compiled_ticks[key]
+
+    def _compiled_sessions(self, env: BaseEnvironment, plan: GraphPlan,
+                           flags: Mapping[str, Any], session_length: int,
+                           states: list[torch.Tensor], observations: list[torch.Tensor],
+                           memories: list[torch.Tensor], prev_alive: torch.Tensor | None,
+                           initial_memories: list[torch.Tensor]) -> Sessions:
+        """:meth:`get_sessions` without gradient, compiled: ticks run in compiled graphs of
+        :data:`_TICKS_PER_GRAPH` ticks each, which also write each tick's record into its
+        column ``[:, t]`` of the sessions' ``[B, T, ...]`` tensors: no per-tick records to
+        keep and stack at the end, so less copying and half the fresh memory (whose first
+        touch costs a page fault each 4 KiB).
+
+        The columns' shapes and dtypes come from a first tick played eagerly, the first time
+        for an environment, plan, flags and batch; ticks left over at the end (fewer than a
+        graph's) are played one by one, compiled as in :meth:`_tick`.
+        """
+        if session_length < 1:
+            raise ValueError("get_sessions: session_length must be at least 1")
+        n_actions, n_states = len(self.action_layers), len(self.state_layers)
+        n_env_states, n_observations = len(states), len(observations)
+        tick = self._tick(env, plan, flags, compiled=False)
+        # a graph for this session length (the sessions' tensors' shapes are static), or,
+        # past a few lengths, one graph for any length (dynamic: ~15-20% slower per tick)
+        lengths = self._static_lengths.setdefault((id(env), id(plan), tuple(sorted(
+            flags.items()))), [])
+        if (session_length not in lengths and len(lengths) < _STATIC_LENGTHS
+                and session_length >= _TICKS_PER_GRAPH):  # (shorter ones use no graph)
+            lengths.append(session_length)
+        length = session_length if session_length in lengths else None
+        ticks_into = self._compiled_ticks_into(env, plan, flags, n_env_states, n_observations,
+                                               length)
+        device = observations[0].device
+        specs_key = (id(env), id(plan), tuple(sorted(flags.items())),
+                     observations[0].shape[0], device)
+        specs = self._column_specs.get(specs_key)
+        columns = (None if specs is None
+                   else _make_columns(specs, session_length, dynamic=length is None))
+        times = torch.arange(session_length, device=device)
+        t = 0
+        while t < session_length:
+            if columns is not None and t + _TICKS_PER_GRAPH <= session_length:
+                states, observations, memories, is_alive = ticks_into(
+                    states, observations, memories, prev_alive, columns,
+                    times[t:t + _TICKS_PER_GRAPH])
+                t += _TICKS_PER_GRAPH
+            else:  # the first tick ever, eager (it gives the columns' shapes), or one left
+                # over at the end, compiled alone
+                one_tick = tick if columns is None else self._tick(env, plan, flags, True)
+                is_alive, outputs, new_states, new_observations, rewards = one_tick(
+                    states, observations, memories, prev_alive)
+                fields = [*states, *observations, *outputs, rewards, is_alive,
+                          is_alive & env.get_is_truncated(new_states)]
+                if columns is None:
+                    specs = self._column_specs[specs_key] = [
+                        (f.shape[0], tuple(f.shape[1:]), f.dtype, f.device) for f in fields]
+                    columns = _make_columns(specs, session_length, dynamic=length is None)
+                for column, field in zip(columns, fields):
+                    column[:, t] = field
+                states, observations = new_states, new_observations
+                memories = outputs[n_actions:n_actions + n_states]
+                t += 1
+            if prev_alive is not None:
+                prev_alive = is_alive
+        bools = [dtype == torch.bool for _, _, dtype, _ in specs]
+        columns = [c.view(torch.bool) if b else c for c, b in zip(columns, bools)]
+        env_states = columns[:n_env_states]
+        observation_columns = columns[n_env_states:n_env_states + n_observations]
+        output_columns = columns[n_env_states + n_observations:-3]
+        policy = output_columns[n_actions + n_states:][:len(self.policy_layers)]
+        return Sessions(
+            env_states=env_states,
+            observations=(observation_columns[0] if self.single_observation
+                          else observation_columns),
+            agent_states=dict(zip(self.state_layers,
+                                  output_columns[n_actions:n_actions + n_states])),
+            actions=(output_columns[0] if self.single_action
+                     else output_columns[:n_actions]),
+            policy=(policy[0] if self.single_policy else policy) if self.policy_layers else [],
+            rewards=columns[-3],
+            is_alive=columns[-2],
+            is_truncated=columns[-1],
+            next_env_states=states,
+            next_observations=observations,
+            additional_outputs=output_columns[n_actions + n_states + len(self.policy_layers):],
+            initial_agent_states=initial_memories,
+        )
+
+    def _compiled_ticks_into(self, env: BaseEnvironment, plan: GraphPlan,
+                             flags: Mapping[str, Any], n_env_states: int, n_observations: int,
+                             length: int | None) -> Callable[..., Any]:
+        """The compiled graph of :meth:`_compiled_sessions`: ``(states, observations,
+        memories, prev_alive, columns, times) -> (new_states, new_observations, new_memories,
+        is_alive)`` after :data:`_TICKS_PER_GRAPH` ticks, writing the record of the i-th into
+        ``columns[j][:, times[i]]`` (``times`` an int64 tensor, so that one graph serves every
+        tick), for sessions of ``length`` ticks, or of any length if None."""
+        key = ("into", id(env), id(plan), tuple(sorted(flags.items())), length)
+        if key not in self._compiled_ticks:  # once per environment, plan, flags and length
+            n_actions, n_states = len(self.action_layers), len(self.state_layers)
+            tick = self._tick(env, plan, flags, compiled=False)
+
+            def ticks_into(states: list[torch.Tensor], observations: list[torch.Tensor],
+                           memories: list[torch.Tensor], prev_alive: torch.Tensor | None,
+                           columns: list[torch.Tensor], times: torch.Tensor
+                           ) -> tuple[Any, ...]:
+                for i in range(_TICKS_PER_GRAPH):
+                    is_alive, outputs, new_states, new_observations, rewards = tick(
+                        states, observations, memories, prev_alive)
+                    fields = [*states, *observations, *outputs, rewards, is_alive,
+                              is_alive & env.get_is_truncated(new_states)]
+                    for column, field in zip(columns, fields):
+                        field = _as_bytes(field)
+                        if (field.dtype != column.dtype
+                                or tuple(field.shape[1:]) != tuple(column.shape[2:])):
+                            raise ValueError(  # checked while tracing only
+                                f"get_sessions(compiled=True): a tick gave a {field.dtype} "
+                                f"{tuple(field.shape)} where an earlier one gave "
+                                f"{column.dtype} {tuple(column.shape[:1] + column.shape[2:])}")
+                        column.index_copy_(1, times[i:i + 1], field.unsqueeze(1))
+                    states, observations = new_states, new_observations
+                    memories = outputs[n_actions:n_actions + n_states]
+                    if prev_alive is not None:
+                        prev_alive = is_alive
+                carried = [*states, *observations, *memories, is_alive]
+                bools = tuple(c.dtype == torch.bool for c in carried)
+                return [_as_bytes(c) for c in carried], bools
+
+            # static shapes (another batch size compiles anew); the columns' time axis is
+            # dynamic in the graph for any length (see _compiled_sessions)
+            graph = _compile(ticks_into)
+            states_end = n_env_states + n_observations
+
+            def run(*args: Any) -> tuple[Any, ...]:
+                carried, bools = graph(*args)
+                carried = [c.view(torch.bool) if b else c for c, b in zip(carried, bools)]
+                return (carried[:n_env_states], carried[n_env_states:states_end],
+                        carried[states_end:-1], carried[-1])
+
+            self._compiled_ticks[key] = run
         return self._compiled_ticks[key]
 
     def _plan_with(self, additional_outputs: list[Layer]) -> GraphPlan:
@@ -394,6 +574,81 @@ class Agent(nn.Module):
 
 
 MDPAgent = Agent
+
+
+def _restart_memories(memories: list[torch.Tensor], is_alive: torch.Tensor,
+                      prev_alive: torch.Tensor) -> list[torch.Tensor]:
+    """Zero memory where a new episode begins: alive now, not alive at the last tick."""
+    first = is_alive & ~prev_alive
+    return [m.masked_fill(first.view((-1,) + (1,) * (m.dim() - 1)), 0) for m in memories]
+
+
+def _compile(fn: Callable[..., Any], dynamic: bool | None = False) -> Callable[..., Any]:
+    """``torch.compile`` of ``fn`` (with :data:`_COMPILE_OPTIONS`; ``dynamic`` as there), on
+    a copy of its code: dynamo keeps compiled graphs per code object and, past its
+    ``recompile_limit`` (8), silently runs the code eagerly; the ticks of every environment,
+    plan and flags would share one code object (closures of one ``def``), now each has its
+    own."""
+    fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
+                               fn.__defaults__, fn.__closure__)
+    return torch.compile(fresh, dynamic=dynamic, options=_COMPILE_OPTIONS)
+
+
+def _make_columns(specs: list[tuple[Any, ...]], length: int, dynamic: bool
+                  ) -> list[torch.Tensor]:
+    """Empty sessions' tensors ``[B, length, ...]`` for records of ``(B, shape, dtype,
+    device)`` (bool ones as uint8); ``dynamic``: their time axis marked dynamic for
+    torch.compile."""
+    columns = []
+    for batch, shape, dtype, device in specs:
+        column = torch.empty((batch, length, *shape), device=device,
+                             dtype=torch.uint8 if dtype == torch.bool else dtype)
+        if dynamic:
+            torch._dynamo.mark_dynamic(column, 1)
+        columns.append(column)
+    return columns
+
+
+def _as_bytes(tensor: torch.Tensor) -> torch.Tensor:
+    """A bool tensor as uint8 (0 or 1), through int32 (see :func:`_tick_with_bools_as_bytes`);
+    any other tensor as it is."""
+    if tensor.dtype == torch.bool:
+        return tensor.to(torch.int32).to(torch.uint8)
+    return tensor
+
+
+def _tick_with_bools_as_bytes(tick: Callable[..., Any]) -> Callable[..., Any]:
+    """``tick`` returning its results flat, ``[is_alive, rewards, *outputs, *new_states,
+    *new_observations]``, each bool tensor turned into uint8 (0 or 1), with a tuple saying
+    which were bool and the lengths of ``outputs`` and ``new_states``.
+
+    For torch.compile on CPU: inductor writes a bool result element by element, some 5 ns
+    each, which at large batch is the bulk of a native environment's step; uint8 it writes a
+    vector at a time. (Viewing the uint8 as bool inside the graph would be free, but inductor
+    then fails to compile some uses of it.)"""
+
+    def as_bytes(*args: Any) -> tuple[list[torch.Tensor], tuple[bool, ...], int, int]:
+        is_alive, outputs, new_states, new_observations, rewards = tick(*args)
+        flat = [is_alive, rewards, *outputs, *new_states, *new_observations]
+        bools = tuple(t.dtype == torch.bool for t in flat)
+        flat = [t.to(torch.int32).to(torch.uint8) if b else t for t, b in zip(flat, bools)]
+        return flat, bools, len(outputs), len(new_states)
+
+    return as_bytes
+
+
+def _tick_with_bools_from_bytes(compiled: Callable[..., Any]) -> Callable[..., Any]:
+    """The other half of :func:`_tick_with_bools_as_bytes`: the tick's results again, the
+    uint8 ones viewed as bool (a free reinterpretation, outside the compiled graph)."""
+
+    def as_bools(*args: Any) -> tuple[Any, ...]:
+        flat, bools, n_outputs, n_states = compiled(*args)
+        flat = [t.view(torch.bool) if b else t for t, b in zip(flat, bools)]
+        states_end = 2 + n_outputs + n_states
+        return (flat[0], flat[2:2 + n_outputs], flat[2 + n_outputs:states_end],
+                flat[states_end:], flat[1])
+
+    return as_bools
 
 
 def _to_numpy(value: Any) -> Any:

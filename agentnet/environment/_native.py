@@ -22,7 +22,8 @@ class _NativeEnvironment(BaseEnvironment):
 
     States (one tensor per entry, batch first):
 
-    - physics: ``dtype [B, P]``, the task's own state (Gymnasium's ``unwrapped.state``).
+    - physics: ``dtype [B, P]``, the task's own state (Gymnasium's ``unwrapped.state``);
+      feature-major (strides ``(1, B)``) where the subclass sets :attr:`feature_major`.
     - steps: int64 ``[B]``, steps taken in the episode.
     - terminated: bool ``[B]``, sticky: True from the step that reached a terminal state on.
 
@@ -45,6 +46,11 @@ class _NativeEnvironment(BaseEnvironment):
     #: discrete tasks: actions are int64 ``[B]`` in ``0 .. n_actions - 1``; None: continuous
     #: actions float32 ``[B, 1]``, clipped to ``[action_low, action_high]``
     n_actions: ClassVar[int | None] = None
+    #: hold the physics feature-major: still ``[B, P]``, but with strides ``(1, B)``, so that
+    #: each coordinate is a contiguous ``[B]`` column (a compiled step is then one vectorised
+    #: loop over the batch instead of a strided one). :meth:`reset` and autoreset make them so;
+    #: a subclass that sets this returns its new physics in the same layout.
+    feature_major: ClassVar[bool] = False
     action_low: ClassVar[float] = -1.0
     action_high: ClassVar[float] = 1.0
 
@@ -131,6 +137,11 @@ class _NativeEnvironment(BaseEnvironment):
         uniform = torch.rand(batch_size, self.random_size, generator=self._generator,
                              dtype=torch.float64)
         physics = self._initial_physics(uniform).to(device=device, dtype=self.dtype)
+        # the step's constants, made now: a compiled step that made them while tracing
+        # would compile a second time once they exist
+        self._get_tables(physics.device, physics.dtype)
+        if self.feature_major:
+            physics = physics.t().contiguous().t()
         steps = torch.zeros(batch_size, dtype=torch.int64, device=physics.device)
         terminated = torch.zeros(batch_size, dtype=torch.bool, device=physics.device)
         return [physics, steps, terminated], [self._observe(physics)]
@@ -170,13 +181,18 @@ class _NativeEnvironment(BaseEnvironment):
         """Sessions that had stopped in ``last_states`` (the dead tick after an episode's end)
         begin a new episode: fresh physics drawn on the device from torch's RNG there (no host
         round trip), steps 0, not terminated."""
-        stopped = ~self.get_is_alive(last_states)
+        alive = self.get_is_alive(last_states)
         physics, steps, terminated = new_states
         uniform = torch.rand(physics.shape[0], self.random_size, dtype=physics.dtype,
                              device=physics.device)
         fresh = self._initial_physics(uniform)
-        return [torch.where(stopped[:, None], fresh, physics), steps.masked_fill(stopped, 0),
-                terminated & ~stopped]
+        if self.feature_major and torch.compiler.is_compiling():
+            # column by column: inductor then fuses it into the step's loop over the batch
+            physics = torch.stack([torch.where(alive, old, new) for old, new
+                                   in zip(physics.unbind(dim=1), fresh.unbind(dim=1))]).t()
+        else:  # physics first: the result takes its layout (feature-major or not)
+            physics = torch.where(alive[:, None], physics, fresh)
+        return [physics, steps.masked_fill(~alive, 0), terminated & alive]
 
     def get_is_alive(self, states: list[torch.Tensor]) -> torch.Tensor:
         """bool ``[B]``: not terminated and ``steps < max_steps``."""

@@ -30,11 +30,14 @@ class CartPole(_NativeEnvironment):
     The dynamics, thresholds and rewards are Gymnasium's, operation for operation: with the
     default float64 state, a session follows ``gymnasium.make("CartPole-v1")`` from the same
     initial state and actions, with float32 observations equal up to rare last-bit differences
-    between numpy's and torch's ``sin``/``cos``.
+    between numpy's and torch's ``sin``/``cos`` (a little less rare in a step run by
+    ``torch.compile``, whose vectorised ``sin``/``cos`` are not ATen's to the bit either).
 
     States (one tensor per entry, batch first):
 
-    - physics: ``dtype [B, 4]``, ``(x, x_dot, theta, theta_dot)``.
+    - physics: ``dtype [B, 4]``, ``(x, x_dot, theta, theta_dot)``, held feature-major
+      (strides ``(1, B)``: each coordinate a contiguous column, which lets a compiled step
+      run vectorised over the batch); ``.contiguous()`` gives the usual layout.
     - steps: int64 ``[B]``, steps taken in the episode.
     - terminated: bool ``[B]``, sticky: True from the step where the pole fell or the cart left
       the track, even if the physics later come back in bounds.
@@ -45,8 +48,8 @@ class CartPole(_NativeEnvironment):
     for every step taken while alive, the terminating one included (Gymnasium's), and 0
     afterwards.
 
-    Observations: float32 ``[B, 4]``, the physics rounded to float32 (the physics tensor itself
-    when ``dtype`` is float32). Actions: int64 ``[B]``, 0 pushes left, 1 pushes right.
+    Observations: float32 ``[B, 4]`` (contiguous), the physics rounded to float32. Actions:
+    int64 ``[B]``, 0 pushes left, 1 pushes right.
 
     Args:
         batch_size: the number of sessions :meth:`reset` starts when not told otherwise.
@@ -88,6 +91,7 @@ class CartPole(_NativeEnvironment):
     observation_low = (-2 * X_THRESHOLD, -math.inf, -2 * THETA_THRESHOLD_RADIANS, -math.inf)
     observation_high = (2 * X_THRESHOLD, math.inf, 2 * THETA_THRESHOLD_RADIANS, math.inf)
     n_actions = 2
+    feature_major = True
 
     def __init__(self, batch_size: int = 1, max_steps: int = 500, seed: int | None = None,
                  dtype: torch.dtype = torch.float64, autoreset: bool = False) -> None:
@@ -98,13 +102,20 @@ class CartPole(_NativeEnvironment):
         return uniform * (RESET_HIGH - RESET_LOW) + RESET_LOW
 
     def _observe(self, physics: torch.Tensor) -> torch.Tensor:
-        return physics.to(torch.float32)
+        # batch-major (contiguous) observations from the feature-major physics
+        if torch.compiler.is_compiling():  # column by column: inductor's transposing copy is slow
+            return torch.stack([c.to(torch.float32) for c in physics.unbind(dim=1)], dim=1)
+        return physics.to(torch.float32, memory_format=torch.contiguous_format)  # one copy
 
     def _step_physics(self, last_states: list[torch.Tensor], action: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """One Euler step of the physics ``[B, 4]`` under ``action`` int64 ``[B]`` (0: push
         left, 1: push right), and whether the new physics are out of bounds (``|x| > 2.4`` or
-        ``|theta| > 12 degrees``)."""
+        ``|theta| > 12 degrees``).
+
+        Works on columns: each coordinate is a contiguous ``[B]`` vector (the physics are held
+        feature-major), so that a compiled step is one vectorised loop over the batch (rows of
+        4 make inductor emit a scalar loop)."""
         physics = last_states[0]
         forces, total_mass, limits = self._get_tables(physics.device, physics.dtype)
         _, x_dot, theta, theta_dot = physics.unbind(dim=1)
@@ -118,8 +129,9 @@ class CartPole(_NativeEnvironment):
         thetaacc = (GRAVITY * sintheta - costheta * temp) / (
             LENGTH * (4.0 / 3.0 - MASSPOLE * (costheta * costheta) / total_mass))
         xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / total_mass
-        # explicit Euler, all four coordinates at once: x += tau * x_dot, x_dot += tau * xacc, ...
-        derivatives = torch.stack([x_dot, xacc, theta_dot, thetaacc], dim=1)
+        # explicit Euler, all four coordinates at once: x += tau * x_dot, x_dot += tau * xacc,
+        # ...; the derivatives stacked [4, B] and transposed: feature-major as the physics
+        derivatives = torch.stack([x_dot, xacc, theta_dot, thetaacc]).t()
         new_physics = physics + TAU * derivatives
         # |x| > 2.4 is exactly "x < -2.4 or x > 2.4"; the velocities' limits are infinite
         out_of_bounds = (new_physics.abs() > limits).any(dim=1)

@@ -86,6 +86,88 @@ def test_balanced_episode_matches_gymnasium_and_truncates_at_500(seed):
     assert rewards.item() == 0.0 and not env.get_is_alive(new_states).item()
 
 
+def _noisy_balance(physics: torch.Tensor, rng: np.random.Generator,
+                   noise: np.ndarray) -> torch.Tensor:
+    """:func:`_balance` on every session, replaced by a random action with probability
+    ``noise[i]`` in session ``i``."""
+    x, x_dot, theta, theta_dot = physics.double().unbind(dim=1)
+    balance = (theta + 0.5 * theta_dot + 0.01 * x + 0.1 * x_dot > 0).numpy()
+    random = rng.random(len(noise)) < noise
+    actions = np.where(random, rng.integers(2, size=len(noise)), balance)
+    return torch.from_numpy(actions.astype(np.int64))
+
+
+def _check_autoreset_matches_gymnasium(env, sync_each_step: bool = False) -> None:
+    """20 sessions of ``env`` (batch 20, autoreset) beside their own Gymnasium environments
+    for over 10^4 steps: the first ones balance (and reach the time limit), the last ones
+    play more and more at random (and fall)."""
+    noise = np.concatenate([np.zeros(4), np.linspace(0.2, 1.0, 16)])
+    agreement = checks.check_matches_gymnasium(
+        env, GYM_ID, lambda physics, rng: _noisy_balance(physics, rng, noise), ticks=520,
+        sync_each_step=sync_each_step)
+    assert agreement.compared >= 10_000
+    assert agreement.equal >= 0.99 * agreement.compared, agreement
+    assert agreement.terminated >= 100 and agreement.truncated >= 4, agreement
+
+
+def test_autoreset_sessions_match_gymnasium_step_for_step():
+    _check_autoreset_matches_gymnasium(CartPole(batch_size=20, seed=0, autoreset=True))
+
+
+class _CompiledSteps:
+    """``env`` whose step is compiled as ``Agent.get_sessions(compiled=True)`` compiles it."""
+
+    def __init__(self, env: CartPole) -> None:
+        self.env = env
+        self.get_action_results = torch.compile(env.get_action_results, dynamic=False,
+                                                options={"fallback_random": True})
+
+    def __getattr__(self, name: str):
+        return getattr(self.env, name)
+
+
+def test_compiled_step_matches_gymnasium_step_for_step():
+    """Gymnasium put in our state before each step: inductor's vectorised float64 sin/cos
+    differ from numpy's in the last bit more often than ATen's do, and over a few hundred
+    balanced steps such differences can grow past 1e-6."""
+    _check_autoreset_matches_gymnasium(
+        _CompiledSteps(CartPole(batch_size=20, seed=0, autoreset=True)), sync_each_step=True)
+
+
+def test_physics_are_feature_major_and_observations_batch_major():
+    """The physics ``[B, 4]`` are held column by column (strides ``(1, B)``) through reset,
+    steps and autoreset, eager and compiled; observations are contiguous ``[B, 4]``."""
+    env = CartPole(batch_size=6, max_steps=2, seed=0, autoreset=True)
+    compiled = _CompiledSteps(env)
+    states, (obs,) = env.reset()
+    for step in [env.get_action_results] * 3 + [compiled.get_action_results] * 3:
+        physics = states[0]
+        assert physics.shape == (6, 4) and physics.stride() == (1, 6)
+        assert obs.shape == (6, 4) and obs.is_contiguous()
+        assert torch.equal(obs, physics.float())
+        states, (obs,) = step(states, [torch.ones(6, dtype=torch.int64)])
+    assert env.get_is_alive(states).all()  # restarted twice on the way
+
+
+def test_autoreset_draws_gymnasium_reset_distribution():
+    """New episodes drawn on autoreset are uniform in [-0.05, 0.05) like Gymnasium's reset,
+    each coordinate independently."""
+    env = CartPole(batch_size=20000, max_steps=1, seed=0, autoreset=True)
+    states, _ = env.reset()
+    actions = [torch.zeros(20000, dtype=torch.int64)]
+    for _ in range(2):  # the time limit, then the new episode
+        states, _ = env.get_action_results(states, actions)
+    physics = states[0]
+    assert (states[1] == 0).all()
+    checks.check_spread(physics, -0.05, 0.05, -0.0499, 0.0499)
+    assert (physics < 0.05).all()
+    torch.testing.assert_close(physics.mean(dim=0), torch.zeros(4, dtype=torch.float64),
+                               rtol=0, atol=0.002)
+    correlation = torch.corrcoef(physics.t())
+    torch.testing.assert_close(correlation, torch.eye(4, dtype=torch.float64), rtol=0,
+                               atol=0.03)
+
+
 def test_truncation_near_the_limit_matches_gymnasium_time_limit():
     env = CartPole(seed=3)
     (physics, steps, terminated), _ = env.reset()
