@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -12,23 +11,11 @@ from torch import nn
 from ..environment.base import BaseEnvironment
 from ..layers.base import InputLayer, Layer, check_flags, format_shape
 from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, get_all_params, register_layers
+from . import compiled as compiling
 from .replay import replay_sessions
 from .sessions import Reaction, Sessions
 
 __all__ = ["Agent", "MDPAgent"]
-
-#: inductor options of the compiled ticks: random numbers from ATen's generators, in the
-#: eager order (the same sessions as eager, and cheaper on CPU than inductor's per-element
-#: Philox), and a C++ wrapper around the kernels (some 20 us less Python per tick)
-_COMPILE_OPTIONS = {"fallback_random": True, "cpp_wrapper": True}
-#: ticks per compiled graph in a rollout without gradient: each call of a compiled graph
-#: costs some 30 us of dynamo and wrapper work, which four ticks share (measured on a 2x64
-#: MLP and CartPole at batch 1024: 4 ticks ~10% faster per tick than 2, 8 no faster than 4;
-#: compilation grows with the graph, from ~11 s for 2 to ~15 s for 4 and ~27 s for 8, cold)
-_TICKS_PER_GRAPH = 4
-#: session lengths that get a compiled graph of their own (then one graph for any length)
-_STATIC_LENGTHS = 2
-
 
 class Agent(nn.Module):
     """An agent built around a one-tick graph.
@@ -344,7 +331,7 @@ class Agent(nn.Module):
         the compiled sessions are the eager ones (up to the last bit of a few ``sin``/``cos``),
         and they are faster to draw than inductor's own per-element Philox. Its bool results
         leave the graph as uint8 and are viewed as bool outside (see
-        :func:`_tick_with_bools_as_bytes`).
+        :func:`~agentnet.agent.compiled.tick_with_bools_as_bytes`).
         """
         n_actions = len(self.action_layers)
 
@@ -364,8 +351,8 @@ class Agent(nn.Module):
             return tick
         key = (id(env), id(plan), tuple(sorted(flags.items())))
         if key not in self._compiled_ticks:  # compiled once per environment, plan and flags
-            graph = _compile(_tick_with_bools_as_bytes(tick))
-            self._compiled_ticks[key] = _tick_with_bools_from_bytes(graph)
+            graph = compiling.compile_tick(compiling.tick_with_bools_as_bytes(tick))
+            self._compiled_ticks[key] = compiling.tick_with_bools_from_bytes(graph)
         return self._compiled_ticks[key]
 
     def _compiled_sessions(self, env: BaseEnvironment, plan: GraphPlan,
@@ -374,7 +361,7 @@ class Agent(nn.Module):
                            memories: list[torch.Tensor], prev_alive: torch.Tensor | None,
                            initial_memories: list[torch.Tensor]) -> Sessions:
         """:meth:`get_sessions` without gradient, compiled: ticks run in compiled graphs of
-        :data:`_TICKS_PER_GRAPH` ticks each, which also write each tick's record into its
+        ``compiling.TICKS_PER_GRAPH`` ticks each, which also write each tick's record into its
         column ``[:, t]`` of the sessions' ``[B, T, ...]`` tensors: no per-tick records to
         keep and stack at the end, so less copying and half the fresh memory (whose first
         touch costs a page fault each 4 KiB).
@@ -392,8 +379,8 @@ class Agent(nn.Module):
         # past a few lengths, one graph for any length (dynamic: ~15-20% slower per tick)
         lengths = self._static_lengths.setdefault((id(env), id(plan), tuple(sorted(
             flags.items()))), [])
-        if (session_length not in lengths and len(lengths) < _STATIC_LENGTHS
-                and session_length >= _TICKS_PER_GRAPH):  # (shorter ones use no graph)
+        if (session_length not in lengths and len(lengths) < compiling.STATIC_LENGTHS
+                and session_length >= compiling.TICKS_PER_GRAPH):  # (shorter ones use no graph)
             lengths.append(session_length)
         length = session_length if session_length in lengths else None
         ticks_into = self._compiled_ticks_into(env, plan, flags, n_env_states, n_observations,
@@ -403,15 +390,15 @@ class Agent(nn.Module):
                      observations[0].shape[0], device)
         specs = self._column_specs.get(specs_key)
         columns = (None if specs is None
-                   else _make_columns(specs, session_length, dynamic=length is None))
+                   else compiling.make_columns(specs, session_length, dynamic=length is None))
         times = torch.arange(session_length, device=device)
         t = 0
         while t < session_length:
-            if columns is not None and t + _TICKS_PER_GRAPH <= session_length:
+            if columns is not None and t + compiling.TICKS_PER_GRAPH <= session_length:
                 states, observations, memories, is_alive = ticks_into(
                     states, observations, memories, prev_alive, columns,
-                    times[t:t + _TICKS_PER_GRAPH])
-                t += _TICKS_PER_GRAPH
+                    times[t:t + compiling.TICKS_PER_GRAPH])
+                t += compiling.TICKS_PER_GRAPH
             else:  # the first tick ever, eager (it gives the columns' shapes), or one left
                 # over at the end, compiled alone
                 one_tick = tick if columns is None else self._tick(env, plan, flags, True)
@@ -422,7 +409,7 @@ class Agent(nn.Module):
                 if columns is None:
                     specs = self._column_specs[specs_key] = [
                         (f.shape[0], tuple(f.shape[1:]), f.dtype, f.device) for f in fields]
-                    columns = _make_columns(specs, session_length, dynamic=length is None)
+                    columns = compiling.make_columns(specs, session_length, dynamic=length is None)
                 for column, field in zip(columns, fields):
                     column[:, t] = field
                 states, observations = new_states, new_observations
@@ -459,8 +446,8 @@ class Agent(nn.Module):
                              length: int | None) -> Callable[..., Any]:
         """The compiled graph of :meth:`_compiled_sessions`: ``(states, observations,
         memories, prev_alive, columns, times) -> (new_states, new_observations, new_memories,
-        is_alive)`` after :data:`_TICKS_PER_GRAPH` ticks, writing the record of the i-th into
-        ``columns[j][:, times[i]]`` (``times`` an int64 tensor, so that one graph serves every
+        is_alive)`` after ``compiling.TICKS_PER_GRAPH`` ticks, writing the record of the i-th
+        into ``columns[j][:, times[i]]`` (``times`` an int64 tensor, so that one graph serves every
         tick), for sessions of ``length`` ticks, or of any length if None."""
         key = ("into", id(env), id(plan), tuple(sorted(flags.items())), length)
         if key not in self._compiled_ticks:  # once per environment, plan, flags and length
@@ -471,13 +458,13 @@ class Agent(nn.Module):
                            memories: list[torch.Tensor], prev_alive: torch.Tensor | None,
                            columns: list[torch.Tensor], times: torch.Tensor
                            ) -> tuple[Any, ...]:
-                for i in range(_TICKS_PER_GRAPH):
+                for i in range(compiling.TICKS_PER_GRAPH):
                     is_alive, outputs, new_states, new_observations, rewards = tick(
                         states, observations, memories, prev_alive)
                     fields = [*states, *observations, *outputs, rewards, is_alive,
                               is_alive & env.get_is_truncated(new_states)]
                     for column, field in zip(columns, fields):
-                        field = _as_bytes(field)
+                        field = compiling.as_bytes(field)
                         if (field.dtype != column.dtype
                                 or tuple(field.shape[1:]) != tuple(column.shape[2:])):
                             raise ValueError(  # checked while tracing only
@@ -491,11 +478,11 @@ class Agent(nn.Module):
                         prev_alive = is_alive
                 carried = [*states, *observations, *memories, is_alive]
                 bools = tuple(c.dtype == torch.bool for c in carried)
-                return [_as_bytes(c) for c in carried], bools
+                return [compiling.as_bytes(c) for c in carried], bools
 
             # static shapes (another batch size compiles anew); the columns' time axis is
             # dynamic in the graph for any length (see _compiled_sessions)
-            graph = _compile(ticks_into)
+            graph = compiling.compile_tick(ticks_into)
             states_end = n_env_states + n_observations
 
             def run(*args: Any) -> tuple[Any, ...]:
@@ -581,74 +568,6 @@ def _restart_memories(memories: list[torch.Tensor], is_alive: torch.Tensor,
     """Zero memory where a new episode begins: alive now, not alive at the last tick."""
     first = is_alive & ~prev_alive
     return [m.masked_fill(first.view((-1,) + (1,) * (m.dim() - 1)), 0) for m in memories]
-
-
-def _compile(fn: Callable[..., Any], dynamic: bool | None = False) -> Callable[..., Any]:
-    """``torch.compile`` of ``fn`` (with :data:`_COMPILE_OPTIONS`; ``dynamic`` as there), on
-    a copy of its code: dynamo keeps compiled graphs per code object and, past its
-    ``recompile_limit`` (8), silently runs the code eagerly; the ticks of every environment,
-    plan and flags would share one code object (closures of one ``def``), now each has its
-    own."""
-    fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
-                               fn.__defaults__, fn.__closure__)
-    return torch.compile(fresh, dynamic=dynamic, options=_COMPILE_OPTIONS)
-
-
-def _make_columns(specs: list[tuple[Any, ...]], length: int, dynamic: bool
-                  ) -> list[torch.Tensor]:
-    """Empty sessions' tensors ``[B, length, ...]`` for records of ``(B, shape, dtype,
-    device)`` (bool ones as uint8); ``dynamic``: their time axis marked dynamic for
-    torch.compile."""
-    columns = []
-    for batch, shape, dtype, device in specs:
-        column = torch.empty((batch, length, *shape), device=device,
-                             dtype=torch.uint8 if dtype == torch.bool else dtype)
-        if dynamic:
-            torch._dynamo.mark_dynamic(column, 1)
-        columns.append(column)
-    return columns
-
-
-def _as_bytes(tensor: torch.Tensor) -> torch.Tensor:
-    """A bool tensor as uint8 (0 or 1), through int32 (see :func:`_tick_with_bools_as_bytes`);
-    any other tensor as it is."""
-    if tensor.dtype == torch.bool:
-        return tensor.to(torch.int32).to(torch.uint8)
-    return tensor
-
-
-def _tick_with_bools_as_bytes(tick: Callable[..., Any]) -> Callable[..., Any]:
-    """``tick`` returning its results flat, ``[is_alive, rewards, *outputs, *new_states,
-    *new_observations]``, each bool tensor turned into uint8 (0 or 1), with a tuple saying
-    which were bool and the lengths of ``outputs`` and ``new_states``.
-
-    For torch.compile on CPU: inductor writes a bool result element by element, some 5 ns
-    each, which at large batch is the bulk of a native environment's step; uint8 it writes a
-    vector at a time. (Viewing the uint8 as bool inside the graph would be free, but inductor
-    then fails to compile some uses of it.)"""
-
-    def as_bytes(*args: Any) -> tuple[list[torch.Tensor], tuple[bool, ...], int, int]:
-        is_alive, outputs, new_states, new_observations, rewards = tick(*args)
-        flat = [is_alive, rewards, *outputs, *new_states, *new_observations]
-        bools = tuple(t.dtype == torch.bool for t in flat)
-        flat = [t.to(torch.int32).to(torch.uint8) if b else t for t, b in zip(flat, bools)]
-        return flat, bools, len(outputs), len(new_states)
-
-    return as_bytes
-
-
-def _tick_with_bools_from_bytes(compiled: Callable[..., Any]) -> Callable[..., Any]:
-    """The other half of :func:`_tick_with_bools_as_bytes`: the tick's results again, the
-    uint8 ones viewed as bool (a free reinterpretation, outside the compiled graph)."""
-
-    def as_bools(*args: Any) -> tuple[Any, ...]:
-        flat, bools, n_outputs, n_states = compiled(*args)
-        flat = [t.view(torch.bool) if b else t for t, b in zip(flat, bools)]
-        states_end = 2 + n_outputs + n_states
-        return (flat[0], flat[2:2 + n_outputs], flat[2 + n_outputs:states_end],
-                flat[states_end:], flat[1])
-
-    return as_bools
 
 
 def _to_numpy(value: Any) -> Any:

@@ -5,7 +5,7 @@ from torch._dynamo.utils import counters
 
 from agentnet import Agent
 from agentnet import layers as L
-from agentnet.agent import agent as agent_module
+from agentnet.agent import compiled as compiled_module
 from agentnet.environment import CartPole
 from agentnet.memory import GRUCell
 from agentnet.resolver import EpsilonGreedyResolver
@@ -89,7 +89,7 @@ def test_compiled_rollout_without_grad_equals_eager_with_exploration_and_autores
     # eagerly; continue_from goes on; static: the graph made for this session length, else
     # the one for any length
     if not static:
-        monkeypatch.setattr(agent_module, "_STATIC_LENGTHS", 0)
+        monkeypatch.setattr(compiled_module, "STATIC_LENGTHS", 0)
     agent, _ = gru_agent()
     env = CartPole(batch_size=16, max_steps=9, autoreset=True)
     with torch.no_grad():
