@@ -107,7 +107,8 @@ def train(envs, agent, config: Config, updates: int, on_collection=None) -> dict
             loss = generic.masked_mean(elementwise, s.is_alive)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
             optimizer.step()
             losses.append(loss.item())
             n_updates += 1
