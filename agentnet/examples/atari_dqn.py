@@ -85,7 +85,9 @@ def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
 
 def build_agent(config: Config) -> agentnet.Agent:
     """Nature DQN's network on a window of the last frames; epsilon-greedy actions."""
-    n_actions = make_gymnasium_env(config).action_space.n
+    probe = make_gymnasium_env(config)
+    n_actions = probe.action_space.n
+    probe.close()
     frame = L.InputLayer((None, 84, 84), dtype=torch.uint8, name="frame")
     prev_window = L.InputLayer((None, config.frames, 84, 84), dtype=torch.uint8,
                                name="prev_window")

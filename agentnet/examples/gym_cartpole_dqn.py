@@ -158,7 +158,6 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
     replay = SessionPoolEnvironment(config.pool_capacity, config.session_length, agent=agent)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     updates, step, loss = 0, 0, torch.tensor(float("nan"))
-    steps_per_collection = config.n_envs * config.session_length  # for the save cadence
     with EnvPool(agent, env, n_envs=config.n_envs, seed=config.seed) as envs:
         while step < config.total_steps:
             # --- exploration and step-size schedules (plumbing) ---
@@ -170,7 +169,8 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
                     config.learning_rate_end - config.learning_rate)
             # --- play: record the environments' sessions into the replay pool ---
             sessions = envs.update(config.session_length, replay)
-            step += sessions.rewards.numel()  # rows x ticks (a RayEnvPool's rows vary)
+            # environment steps: rows x ticks (a RayEnvPool's rows vary from call to call)
+            previous, step = step, step + sessions.rewards.numel()
             # --- learn: n-step Q-learning on replayed sessions, against the target network ---
             for _ in range(config.updates_per_collection if step >= config.learning_starts
                            else 0):
@@ -191,7 +191,7 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             log.record(step, finished.returns, loss=loss.item(),
                        epsilon=resolver.epsilon.get_value())
-            if run and (step % config.save_every < steps_per_collection
+            if run and (step // config.save_every > previous // config.save_every
                         or step >= config.total_steps):
                 run.save(step, agent, optimizer, log)
             if on_progress is not None and on_progress(step, agent):

@@ -44,3 +44,19 @@ def test_solves_gymnasium_cartpole(seed):
     (seeds 1 and 2 run with ``pytest -m slow``)."""
     result = gym_cartpole_dqn.main(verbose=False, seed=seed)
     assert result["eval_mean_return"] >= 475
+
+
+def test_a_run_saves_each_time_it_passes_a_multiple_of_save_every_and_at_the_end(
+        tmp_path, monkeypatch):
+    from agentnet.utils import RunDirectory
+
+    saved = []
+    original = RunDirectory.save
+    monkeypatch.setattr(RunDirectory, "save",
+                        lambda self, step, *args: saved.append(step) or original(self, step,
+                                                                                 *args))
+    gym_cartpole_dqn.main(total_steps=1_000, verbose=False, eval_episodes=1,
+                          learning_starts=500, save_every=300, out_dir=str(tmp_path))
+    assert saved == [320, 640, 960, 1024]          # collections of 64 steps
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "metrics.csv",
+                                                    "checkpoint.safetensors"}
