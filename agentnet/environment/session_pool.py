@@ -318,6 +318,10 @@ class SessionPoolEnvironment:
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self._size):
             raise IndexError(f"select_session_batch: indices must be in [0, {self._size}), got "
                              f"values from {int(indices.min())} to {int(indices.max())}")
+        return self._take(indices)
+
+    def _take(self, indices: torch.Tensor) -> SessionBatchEnvironment:
+        """The sessions at ``indices`` (int64 ``[k]``, known to be in range), copied."""
 
         def take(values: list[torch.Tensor]) -> list[torch.Tensor]:
             return [v.index_select(0, indices) for v in values]
@@ -339,7 +343,7 @@ class SessionPoolEnvironment:
         if self._tree is None:
             indices = (torch.randint(self._size, (n,), device=self.device) if replace else
                        torch.randperm(self._size, device=self.device)[:n])
-            return self.select_session_batch(indices)
+            return self._take(indices)
         if not replace:
             raise ValueError("sample_session_batch: prioritized sampling draws with replacement")
         total = self._tree.total
@@ -348,7 +352,7 @@ class SessionPoolEnvironment:
         indices = self._tree.sample(masses)
         probabilities = self._tree[indices] / total
         weights = (self._size * probabilities) ** -self.beta
-        batch = self.select_session_batch(indices)
+        batch = self._take(indices)
         batch.weights = (weights / weights.max()).to(torch.float32)
         return batch
 

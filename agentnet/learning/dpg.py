@@ -55,4 +55,4 @@ def get_elementwise_objective_actor(policy_qvalues: torch.Tensor, is_alive: Any 
     """
     check_tensor("policy_qvalues", policy_qvalues, 2, floating=True)
     mask = get_loss_mask(is_alive, policy_qvalues, crop_last)
-    return torch.where(mask, -policy_qvalues, torch.zeros_like(policy_qvalues))
+    return torch.where(mask, -policy_qvalues, 0.0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from .checks import as_gammas, check_tensor
 from .losses import squared_error
@@ -66,10 +67,10 @@ def get_ticks(state_values: torch.Tensor, rewards: torch.Tensor, is_alive: Any =
         if state_values_after_end is not None:
             raise ValueError("state_values_after_end is used only with crop_last=False (with "
                              "crop_last the last tick's value is the bootstrap)")
-        value_after, alive_after = values[:, -1], alive[:, -1]
-        cropped_value = torch.where(alive_after, value_after, torch.zeros_like(value_after))
-        values, rewards, alive, truncated, gammas = (
-            x[:, :-1] for x in (values, rewards, alive, truncated, gammas))
+        cropped_value = torch.where(alive[:, -1], values[:, -1], 0.0)
+        next_values, alive_next = values[:, 1:], alive[:, 1:]
+        rewards, alive, truncated, gammas = (x[:, :-1] for x in (rewards, alive, truncated,
+                                                                 gammas))
     else:
         value_after = torch.zeros_like(values[:, 0])
         if state_values_after_end is not None:
@@ -79,15 +80,14 @@ def get_ticks(state_values: torch.Tensor, rewards: torch.Tensor, is_alive: Any =
                 raise ValueError(f"state_values_after_end must be [batch] with batch = "
                                  f"{rewards.shape[0]}, got shape {tuple(value_after.shape)}")
             value_after = value_after.to(values.dtype)
-        alive_after = torch.full_like(alive[:, 0], not end_at_tmax)
-    next_values = torch.cat([values[:, 1:], value_after[:, None]], dim=1)
-    alive_next = torch.cat([alive[:, 1:], alive_after[:, None]], dim=1)
+        next_values = torch.cat([values[:, 1:], value_after[:, None]], dim=1)
+        alive_next = torch.cat([alive[:, 1:], torch.full_like(alive[:, :1], not end_at_tmax)],
+                               dim=1)
     bootstrap = alive & (alive_next | truncated)
     goes_on = alive & alive_next
     goes_on[:, -1] = False  # the row ends: returns close at its last tick
     return Ticks(rewards, gammas, alive, goes_on,
-                 torch.where(bootstrap, next_values, torch.zeros_like(next_values)),
-                 cropped_value)
+                 torch.where(bootstrap, next_values, 0.0), cropped_value)
 
 
 def get_n_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor,
@@ -148,7 +148,7 @@ def get_1_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor
     ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
                       state_values_after_end, end_at_tmax, is_truncated)
     reference = torch.where(ticks.alive, ticks.rewards + ticks.gammas * ticks.next_values,
-                            torch.zeros_like(ticks.rewards))
+                            0.0)
     return _uncrop(reference, ticks)
 
 
@@ -180,7 +180,7 @@ def get_lambda_returns(state_values: torch.Tensor, rewards: torch.Tensor, is_ali
         blended = torch.where(ticks.goes_on[:, t],
                               next_value + lambdas[:, t] * (following - next_value), next_value)
         following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
-                                + ticks.gammas[:, t] * blended, torch.zeros_like(blended))
+                                + ticks.gammas[:, t] * blended, 0.0)
         returns[:, t] = following
     return _uncrop(returns, ticks)
 
@@ -213,9 +213,9 @@ def get_generalized_advantages(state_values: torch.Tensor, rewards: torch.Tensor
     following = torch.zeros_like(deltas[:, 0])
     for t in reversed(range(deltas.shape[1])):
         carried = torch.where(ticks.goes_on[:, t], ticks.gammas[:, t] * lambdas[:, t] * following,
-                              torch.zeros_like(following))
+                              0.0)
         following = torch.where(ticks.alive[:, t], deltas[:, t] + carried,
-                                torch.zeros_like(following))
+                                0.0)
         advantages[:, t] = following
     if advantages.shape[1] < state_values.shape[1]:
         advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)
@@ -229,31 +229,27 @@ def _discounted_returns(ticks: Ticks) -> torch.Tensor:
     for t in reversed(range(ticks.rewards.shape[1])):
         after = torch.where(ticks.goes_on[:, t], following, ticks.next_values[:, t])
         following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
-                                + ticks.gammas[:, t] * after, torch.zeros_like(after))
+                                + ticks.gammas[:, t] * after, 0.0)
         returns[:, t] = following
     return returns
 
 
 def _windowed_returns(ticks: Ticks, n_steps: int) -> torch.Tensor:
-    """The n-step sliding window: n passes over the whole row, each adding offset k."""
+    """The n-step sliding window, all offsets at once: ``[B, L, n]`` windows hold tick
+    ``t + k`` at ``[t, k]`` (zeros past the row's end). Offset k counts if the episode went on
+    through ticks ``t .. t+k-1`` (its discount is the product of their gammas); it adds its
+    reward, and its bootstrap value where the window closes (at its n-th tick, or where the
+    episode or the row ends)."""
     rewards, gammas, alive, goes_on, next_values = ticks[:5]
-    zero = torch.zeros_like(rewards)
-    reference, discount, open_ = zero, torch.ones_like(rewards), alive
-    for k in range(n_steps):
-        r_k, g_k, on_k, v_k = (_shift(x, k) for x in (rewards, gammas, goes_on, next_values))
-        reference = reference + torch.where(open_, discount * r_k, zero)
-        closing = open_ if k == n_steps - 1 else open_ & ~on_k
-        reference = reference + torch.where(closing, discount * g_k * v_k, zero)
-        discount = discount * g_k
-        open_ = open_ & on_k
-    return reference
-
-
-def _shift(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``x[:, t + k]`` at position t, padded with zeros (False) past the end."""
-    if k == 0:
-        return x
-    return torch.cat([x[:, k:], torch.zeros_like(x[:, :k])], dim=1)
+    width = min(n_steps, rewards.shape[1])
+    goes = goes_on.to(rewards.dtype)
+    windows = F.pad(torch.stack([torch.where(alive, rewards, 0.0), gammas * goes, goes,
+                                 gammas * next_values]), (0, width - 1)).unfold(2, width, 1)
+    reward, carried, goes_on_after, bootstrap = windows.unbind(0)
+    closes = 1 - goes_on_after
+    closes[..., -1] = 1
+    reach = torch.cat([torch.ones_like(carried[..., :1]), carried[..., :-1].cumprod(-1)], -1)
+    return torch.where(alive, (reach * (reward + closes * bootstrap)).sum(-1), 0.0)
 
 
 def _uncrop(reference: torch.Tensor, ticks: Ticks) -> torch.Tensor:
@@ -327,7 +323,7 @@ def masked_mean(elementwise: torch.Tensor, mask: Any = None) -> torch.Tensor:
     if mask is None:
         return elementwise.mean()
     mask = _as_mask("mask", mask, elementwise, default=True)
-    total = torch.where(mask, elementwise, torch.zeros_like(elementwise)).sum()
+    total = torch.where(mask, elementwise, 0.0).sum()
     return total / mask.sum().clamp(min=1)
 
 
@@ -368,7 +364,7 @@ def get_elementwise_td_objective(action_values: torch.Tensor, state_values: torc
         reference = reference.detach()
     mask = get_loss_mask(is_alive, rewards, crop_last and not end_at_tmax)
     loss = loss_function(reference, action_values)
-    loss = torch.where(mask, loss, torch.zeros_like(loss))
+    loss = torch.where(mask, loss, 0.0)
     return (loss, reference) if return_reference else loss
 
 

@@ -45,7 +45,7 @@ def get_elementwise_objective(log_probs: torch.Tensor, old_log_probs: torch.Tens
     surrogate = torch.minimum(ratio * advantages,
                               ratio.clamp(1 - clip_epsilon, 1 + clip_epsilon) * advantages)
     mask = get_loss_mask(is_alive, log_probs, crop_last)
-    return torch.where(mask, -surrogate, torch.zeros_like(surrogate))
+    return torch.where(mask, -surrogate, 0.0)
 
 
 def get_elementwise_value_objective(state_values: torch.Tensor, old_state_values: torch.Tensor,
@@ -69,4 +69,4 @@ def get_elementwise_value_objective(state_values: torch.Tensor, old_state_values
         clipped = old + (state_values - old).clamp(-clip_epsilon, clip_epsilon)
         loss = torch.maximum(loss, (clipped - targets) ** 2)
     mask = get_loss_mask(is_alive, state_values, crop_last)
-    return torch.where(mask, loss, torch.zeros_like(loss))
+    return torch.where(mask, loss, 0.0)

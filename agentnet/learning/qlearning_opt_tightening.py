@@ -94,4 +94,4 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
     violation = torch.relu(lower - taken) ** 2 + torch.relu(taken - upper) ** 2
     loss = squared_error(reference.detach(), taken) + lambda_constr * violation
     mask = get_loss_mask(is_alive, rewards, crop_last)
-    return torch.where(mask, loss, torch.zeros_like(loss))
+    return torch.where(mask, loss, 0.0)

@@ -65,12 +65,12 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
                 inside = ticks.next_values[:, t]
             after = torch.where(ticks.goes_on[:, t], inside, ticks.next_values[:, t])
             following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
-                                    + ticks.gammas[:, t] * after, torch.zeros_like(after))
+                                    + ticks.gammas[:, t] * after, 0.0)
             targets[:, t] = following
         if length < rewards.shape[1]:  # the cropped last tick: Q(s, a) itself (0 if dead)
             last_alive = ticks.cropped_value is not None
             last = torch.where(_last_alive(is_alive, rewards), taken[:, -1],
-                               torch.zeros_like(taken[:, -1])) if last_alive else taken[:, -1]
+                               0.0) if last_alive else taken[:, -1]
             targets = torch.cat([targets, last[:, None]], dim=1)
         return targets
 
@@ -95,7 +95,7 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
                                   is_truncated=is_truncated)
     loss = loss_function(targets, get_values_for_actions(qvalues, actions))
     mask = get_loss_mask(is_alive, rewards, crop_last)
-    return torch.where(mask, loss, torch.zeros_like(loss))
+    return torch.where(mask, loss, 0.0)
 
 
 def _last_alive(is_alive: Any, rewards: torch.Tensor) -> torch.Tensor:

@@ -68,15 +68,15 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
         correction = torch.zeros_like(values[:, 0])   # v(t+1) - V(t+1)
         for t in reversed(range(length)):
             carried = torch.where(ticks.goes_on[:, t], ticks.gammas[:, t] * cs[:, t] * correction,
-                                  torch.zeros_like(correction))
+                                  0.0)
             correction = torch.where(ticks.alive[:, t], deltas[:, t] + carried,
-                                     torch.zeros_like(correction))
+                                     0.0)
             vs[:, t] = torch.where(ticks.alive[:, t], values[:, t] + correction,
-                                   torch.zeros_like(correction))
+                                   0.0)
         vs_next = torch.where(ticks.goes_on, torch.cat([vs[:, 1:], vs[:, -1:]], dim=1),
                               ticks.next_values)
         advantages = rhos * (ticks.rewards + ticks.gammas * vs_next - values)
-        advantages = torch.where(ticks.alive, advantages, torch.zeros_like(advantages))
+        advantages = torch.where(ticks.alive, advantages, 0.0)
         if length < state_values.shape[1]:
             vs = torch.cat([vs, ticks.cropped_value[:, None]], dim=1)
             advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)

@@ -8,6 +8,8 @@ truncations, restarts, rows that end mid-episode), for every way of treating the
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 
 import pytest
@@ -313,6 +315,24 @@ def test_dead_ticks_get_zero(reference, case):
     out = reference(case.kwargs())
     dead = ~torch.tensor(case.alive) & torch.tensor(checked(case))
     assert torch.equal(out[dead], torch.zeros_like(out[dead]))
+
+
+@pytest.mark.parametrize("reference", ALL_REFERENCES)
+@settings(FAST, max_examples=30)
+@given(case=cases())
+def test_nan_where_nothing_is_read_changes_nothing(reference, case):
+    """NaN rewards at dead ticks, and NaN values at dead ticks that are no truncated
+    episode's final state, reach no reference (padding may hold anything)."""
+    def unread_value(b: int, t: int) -> bool:
+        return not case.alive[b][t] and not (t > 0 and case.truncated[b][t - 1])
+
+    garbage = replace(
+        case,
+        rewards=[[r if a else math.nan for r, a in zip(rr, aa)]
+                 for rr, aa in zip(case.rewards, case.alive)],
+        values=[[math.nan if unread_value(b, t) else v for t, v in enumerate(row)]
+                for b, row in enumerate(case.values)])
+    assert_close(reference(garbage.kwargs()), reference(case.kwargs()), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("reference", ALL_REFERENCES)
