@@ -122,7 +122,10 @@ def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = N
     # else its Gymnasium id
     env = (module.make_gymnasium_env(settings) if hasattr(module, "make_gymnasium_env")
            else gymnasium.make(module.GYMNASIUM_ID))
-    name = getattr(module, "GYMNASIUM_ID", None) or env.spec.id
+    name = getattr(module, "GYMNASIUM_ID", None)
+    if not name:
+        assert env.spec is not None  # made by gymnasium.make, which sets it
+        name = env.spec.id
     returns = []
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed + episode)

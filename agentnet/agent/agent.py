@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..environment.base import BaseEnvironment
+from ..environment.session_pool import SessionBatchEnvironment, SessionPoolEnvironment
 from ..layers.base import InputLayer, Layer, check_flags, format_shape
 from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, get_all_params, register_layers
 from . import compiled as compiling
@@ -210,7 +211,8 @@ class Agent(nn.Module):
         return self._as_list(prev_states, len(self.state_layers), "memory states")
 
     # --- sessions ---------------------------------------------------------------------
-    def get_sessions(self, environment: BaseEnvironment, session_length: int = 10,
+    def get_sessions(self, environment: BaseEnvironment | SessionPoolEnvironment
+                     | SessionBatchEnvironment, session_length: int = 10,
                      batch_size: int | None = None,
                      initial_env_states: Sequence[torch.Tensor] | None = None,
                      initial_observations: Any = None, initial_hidden: Any = None,
@@ -417,6 +419,7 @@ class Agent(nn.Module):
                 t += 1
             if prev_alive is not None:
                 prev_alive = is_alive
+        assert specs is not None and columns is not None  # set by the first tick at the latest
         bools = [dtype == torch.bool for _, _, dtype, _ in specs]
         columns = [c.view(torch.bool) if b else c for c, b in zip(columns, bools)]
         env_states = columns[:n_env_states]

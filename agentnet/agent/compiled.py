@@ -15,7 +15,8 @@ __all__ = ["compile_tick", "make_columns", "as_bytes", "tick_with_bools_as_bytes
 #: inductor options of the compiled ticks: random numbers from ATen's generators, in the
 #: eager order (the same sessions as eager, and cheaper on CPU than inductor's per-element
 #: Philox), and a C++ wrapper around the kernels (some 20 us less Python per tick)
-COMPILE_OPTIONS = {"fallback_random": True, "cpp_wrapper": True}
+COMPILE_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {
+    "fallback_random": True, "cpp_wrapper": True}
 #: ticks per compiled graph in a rollout without gradient: each call of a compiled graph
 #: costs some 30 us of dynamo and wrapper work, which four ticks share (measured on a 2x64
 #: MLP and CartPole at batch 1024: 4 ticks ~10% faster per tick than 2, 8 no faster than 4;

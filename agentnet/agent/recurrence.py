@@ -146,6 +146,7 @@ class Recurrence(Layer):
         if self.n_steps is not None and n_steps != self.n_steps:
             raise ValueError(f"{self.describe()}: sequences have {n_steps} steps, "
                              f"n_steps={self.n_steps}")
+        assert n_steps is not None  # __init__ requires n_steps when there are no sequences
         n_states = len(self.state_layers)
         history: list[list[torch.Tensor]] = []
         for t in range(n_steps):
@@ -161,6 +162,7 @@ class Recurrence(Layer):
         if inputs:
             batch, device = inputs[0].shape[0], inputs[0].device
         else:
+            assert self.batch_size is not None  # __init__ requires it without outer inputs
             batch = self.batch_size
             device = next((p.device for p in self.parameters()), torch.device("cpu"))
         states: list[torch.Tensor] = [

@@ -56,7 +56,7 @@ class TrainingLog:
         values = dict(scalars)
         if self._returns:
             values["return"] = self.mean_recent_return
-        self.metrics.log(step, **values)
+        self.metrics.log(step, values)
         now = time.perf_counter()
         if self.verbose and (now - self._last_print >= self.every_seconds
                              or step >= self.total_steps):

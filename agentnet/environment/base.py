@@ -50,9 +50,11 @@ class BaseEnvironment(ABC):
     autoreset: bool = False
 
     @abstractmethod
-    def reset(self, batch_size: int, device: Any = None
+    def reset(self, batch_size: int | None, device: Any = None
               ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Initial ``(states, observations)`` of ``batch_size`` sessions on ``device``."""
+        """Initial ``(states, observations)`` of ``batch_size`` sessions on ``device``
+        (``batch_size`` None: the environment's default, as ``Agent.get_sessions`` asks
+        when given none)."""
 
     @abstractmethod
     def get_action_results(self, last_states: list[torch.Tensor], actions: list[torch.Tensor]

@@ -34,8 +34,8 @@ class EpisodeTracker:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The running returns and lengths of unfinished episodes (for checkpoints)."""
-        if self._running is None:
-            return {}
+        if self._running is None or self._length is None or self._alive is None:
+            return {}  # all three are set together
         return {"running": self._running, "length": self._length, "alive": self._alive}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -51,6 +51,7 @@ class EpisodeTracker:
             self._running = torch.zeros_like(rewards[:, 0])
             self._length = torch.zeros_like(rewards[:, 0])
             self._alive = alive[:, 0]
+        assert self._length is not None and self._alive is not None  # set with _running
         returns, lengths = [], []
         for t in range(rewards.shape[1]):
             ended = self._alive & ~alive[:, t]

@@ -62,6 +62,10 @@ __all__ = ["EnvPool", "GamePool", "EnvFailure"]
 
 # what happened to one environment on one tick, when it was not a plain step (see _settle)
 _CRASH, _END, _RESET, _FIRST = range(4)
+#: EnvPool._tick_sync or _tick_async: (t, actions, alive, rows, rewards) -> events; the actions
+#: are one per environment (sync) or one array per action layer (async)
+_Tick = Callable[[int, Any, "list[bool] | None", "list[np.ndarray]", np.ndarray],
+                 "list[tuple[int, int, Any]]"]
 
 
 class EnvFailure(NamedTuple):
@@ -306,7 +310,7 @@ class EnvPool:
         return [observation]
 
     # --- one tick -----------------------------------------------------------------------------
-    def _tick_sync(self, t: int, actions: Sequence[Any], alive: list[bool] | None,
+    def _tick_sync(self, t: int, actions: Sequence[Any] | np.ndarray, alive: list[bool] | None,
                    rows: list[np.ndarray], rewards: np.ndarray) -> list[tuple[int, int, Any]]:
         """Step the environments of ``"sync"`` on tick ``t``: write what they observe next
         into ``rows`` and their rewards into ``rewards[:, t]``; return the events (crashes,
@@ -365,12 +369,11 @@ class EnvPool:
         """:meth:`_tick_sync` for ``"async"``: every environment's step is sent, then the
         answers collected (each within ``step_timeout``)."""
         n = self.n_envs
-        every = alive is None
-        which = [every or alive[i] or bool(self._reset_step[i]) for i in range(n)]
+        which = [alive is None or alive[i] or bool(self._reset_step[i]) for i in range(n)]
         results = self._step_async(actions, which)
         events: list[tuple[int, int, Any]] = []
         for i in range(n):
-            if not (every or alive[i]):
+            if not (alive is None or alive[i]):
                 if not self._reset_step[i]:
                     events.append((i, _FIRST, None))
                 elif isinstance(results[i], Exception):
@@ -485,7 +488,7 @@ class EnvPool:
         alive_log = np.ones((n, n_steps), dtype=bool)
         truncated_log = np.zeros((n, n_steps), dtype=bool)
         sync = self.vectorization == "sync"
-        tick = self._tick_sync if sync else self._tick_async
+        tick: _Tick = self._tick_sync if sync else self._tick_async
         to_numpy = _numpy_converter(device)
         react, flags = agent._react, self.flags
         single_action, n_actions = agent.single_action, len(agent.action_layers)
@@ -519,7 +522,7 @@ class EnvPool:
                     actions, memories, policy = react(observations, memories, flags)
                     if single_action:
                         actions_np = [to_numpy(actions)]
-                        step_actions: Sequence[Any] = actions_np[0]
+                        step_actions: Sequence[Any] | np.ndarray = actions_np[0]
                     else:
                         actions_np = [to_numpy(a) for a in actions]
                         step_actions = (list(zip(*actions_np)) if n_actions > 1

@@ -86,13 +86,15 @@ def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
 def build_agent(config: Config) -> agentnet.Agent:
     """Nature DQN's network on a window of the last frames; epsilon-greedy actions."""
     probe = make_gymnasium_env(config)
-    n_actions = probe.action_space.n
+    action_space = probe.action_space
+    assert isinstance(action_space, gymnasium.spaces.Discrete)  # the game's actions
+    n_actions = action_space.n
     probe.close()
     frame = L.InputLayer((None, 84, 84), dtype=torch.uint8, name="frame")
     prev_window = L.InputLayer((None, config.frames, 84, 84), dtype=torch.uint8,
                                name="prev_window")
     window = WindowAugmentation(frame, prev_window, name="window")
-    x = L.LambdaLayer(window, lambda frames: frames.float() / 255, name="scaled")
+    x: L.Layer = L.LambdaLayer(window, lambda frames: frames.float() / 255, name="scaled")
     x = L.Conv2DLayer(x, 32, 8, stride=4, name="conv1")
     x = L.Conv2DLayer(x, 64, 4, stride=2, name="conv2")
     x = L.Conv2DLayer(x, 64, 3, stride=1, name="conv3")

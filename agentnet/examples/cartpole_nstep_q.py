@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -79,7 +80,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
     env = CartPole(batch_size=config.n_sessions, seed=config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
-    resolver = agent.action_layers[0]
+    resolver = cast(EpsilonGreedyResolver, agent.action_layers[0])  # from build_agent
     run = RunDirectory(out_dir, __name__, config) if out_dir else None
     step, sessions = 0, None
     if run and resume:

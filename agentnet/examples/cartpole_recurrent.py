@@ -73,6 +73,8 @@ class _Scale(nn.Module):
     """Multiplies the observation by fixed factors, kept in a buffer so that they follow the
     agent's ``.to(device)`` (no host-to-device copy per tick)."""
 
+    factors: torch.Tensor
+
     def __init__(self, factors: tuple[float, ...]):
         super().__init__()
         self.register_buffer("factors", torch.tensor(factors))
@@ -87,6 +89,7 @@ def make_gymnasium_env(config: Config | None = None) -> Any:
 
     env = gymnasium.make("CartPole-v1")
     space = env.observation_space
+    assert isinstance(space, gymnasium.spaces.Box)
     keep = list(KEEP)
     return gymnasium.wrappers.TransformObservation(
         env, lambda observation: observation[keep],

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -154,7 +154,7 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
     sessions, copy the agent into the target network now and then."""
     target = TargetNetwork(agent.policy_layers[0])
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, fused=True)
-    resolver = agent.action_layers[0]
+    resolver = cast(EpsilonGreedyResolver, agent.action_layers[0])  # one with an epsilon
     replay = SessionPoolEnvironment(config.pool_capacity, config.session_length, agent=agent)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     updates, step, loss = 0, 0, torch.tensor(float("nan"))

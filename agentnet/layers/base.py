@@ -19,6 +19,9 @@ from torch import nn
 __all__ = ["Layer", "InputLayer", "ItemLayer", "Shape"]
 
 Shape = tuple[int | None, ...]
+#: ``Layer._parameters`` as the per-tick code reads it (torch types the values
+#: ``Parameter | None``; the parameters that code reads are set)
+ParamDict = dict[str, torch.Tensor]
 
 #: every flag some layer reads; get_output warns about a flag in none of them
 _KNOWN_FLAGS: set[str] = {"deterministic"}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,8 @@ class Conv2DLayer(Layer):
         W: weight ``[num_filters, C, fh, fw]`` (Glorot uniform by default); b: bias or None.
     """
 
+    weight: nn.Parameter
+
     def __init__(self, incoming: Layer, num_filters: int, filter_size: Size2, stride: Size2 = 1,
                  pad: Size2 | str = 0,
                  nonlinearity: Callable[[torch.Tensor], torch.Tensor] | None = torch.relu,
@@ -46,7 +48,9 @@ class Conv2DLayer(Layer):
             raise ValueError(f"{self.describe()}: pad='same' needs stride 1, got {stride}")
         kernel = _pair(filter_size)
         self.nonlinearity = nonlinearity or _identity
-        self.weight = init_param(self, W, (int(num_filters), shape[1], *kernel), "W")
+        # a weight is required (W=None is not supported): typed as set
+        self.weight = cast(nn.Parameter,
+                           init_param(self, W, (int(num_filters), shape[1], *kernel), "W"))
         self.bias = init_param(self, b, (int(num_filters),), "b")
 
     def get_output_for(self, x: torch.Tensor, **flags: Any) -> torch.Tensor:

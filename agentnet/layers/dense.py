@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Layer, format_shape
+from .base import Layer, ParamDict, format_shape
 
 __all__ = ["DenseLayer", "EmbeddingLayer", "NonlinearityLayer", "LambdaLayer", "ModuleLayer",
            "init_param"]
@@ -86,7 +86,7 @@ class DenseLayer(Layer):
             x = x.flatten(self.num_leading_axes)
         # read parameters from the dict: nn.Module.__getattr__ costs ~0.4 us a lookup, a
         # fifth of this layer's time at batch 1 (benchmarks/rollout_throughput.py)
-        params = self._parameters
+        params = cast(ParamDict, self._parameters)
         return self.nonlinearity(F.linear(x, params["weight"], params.get("bias")))
 
 
@@ -96,11 +96,15 @@ class EmbeddingLayer(Layer):
     The table ``weight`` is ``[input_size, output_size]`` (torch's name and layout).
     """
 
+    weight: nn.Parameter
+
     def __init__(self, incoming: Layer, input_size: int, output_size: int,
                  W: ParamSpec = nn.init.normal_, name: str | None = None):
         super().__init__(incoming, name)
         self.input_size, self.output_size = int(input_size), int(output_size)
-        self.weight = init_param(self, W, (self.input_size, self.output_size), "W")
+        # a table is required (W=None is not supported): typed as set
+        self.weight = cast(nn.Parameter,
+                           init_param(self, W, (self.input_size, self.output_size), "W"))
 
     def get_output_for(self, ids: torch.Tensor, **flags: Any) -> torch.Tensor:
         return F.embedding(ids, self.weight)

@@ -139,8 +139,11 @@ def get_output(layer_or_layers: Layer | Sequence[Layer],
         if not isinstance(layer, Layer):
             raise TypeError(f"inputs keys must be Layers, got {type(layer).__name__}")
         _check_value(layer, value)
-    single = isinstance(layer_or_layers, Layer)
-    plan = GraphPlan([layer_or_layers] if single else list(layer_or_layers), list(inputs))
+    if isinstance(layer_or_layers, Layer):
+        single, targets = True, [layer_or_layers]
+    else:
+        single, targets = False, list(layer_or_layers)
+    plan = GraphPlan(targets, list(inputs))
     if flags:
         check_flags(flags, plan.layers, "get_output")
     values = [v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=layer.output_dtype)

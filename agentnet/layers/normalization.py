@@ -63,6 +63,9 @@ class BatchNormLayer(Layer):
     names (``weight``, ``bias``, ``running_mean``, ``running_var``).
     """
 
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     accepted_flags = frozenset({"deterministic"})
 
     def __init__(self, incoming: Layer, momentum: float = 0.1, epsilon: float = 1e-5,

@@ -36,6 +36,9 @@ class LowerTriangularLayer(Layer):
              [2., 3.]]])
     """
 
+    rows: torch.Tensor
+    cols: torch.Tensor
+
     def __init__(self, incoming: Layer, matrix_diag: int | None = None,
                  positive_diagonal: bool = True, name: str | None = None):
         if matrix_diag is None:
@@ -109,6 +112,7 @@ def build_NAF_controller(input_layer: Layer | None = None, action_dimensions: in
         raise ValueError("build_NAF_controller: give input_layer, or all of mean_layer, "
                          "V_layer and L_layer")
     if mean_layer is None:
+        assert input_layer is not None  # checked above: it is given when a head is missing
         mean_layer = L.DenseLayer(input_layer, action_dimensions, nonlinearity=None,
                                   name="naf.means")
     low, high = action_low, action_high
@@ -121,8 +125,10 @@ def build_NAF_controller(input_layer: Layer | None = None, action_dimensions: in
         action_layer = L.NonlinearityLayer(noisy, lambda a: a.clamp(low, high),
                                            name="naf.actions")
     if V_layer is None:
+        assert input_layer is not None
         V_layer = L.DenseLayer(input_layer, 1, nonlinearity=None, name="naf.state_value")
     if L_layer is None:
+        assert input_layer is not None
         L_layer = LowerTriangularLayer(input_layer, matrix_diag=action_dimensions, name="naf.L")
     advantage = NAFLayer(action_layer, mean_layer, L_layer, name="naf.advantage")
     return {"means": mean_layer, "actions": action_layer,

@@ -60,7 +60,9 @@ def _shift_right(x: torch.Tensor, k: int) -> torch.Tensor:
 
 def _discounted_sum_back(rewards: torch.Tensor, k: int, gamma: float) -> torch.Tensor:
     """``r(t-k) + gamma r(t-k+1) + ... + gamma^{k-1} r(t-1)`` at position t."""
-    return sum(gamma ** i * _shift_right(rewards, k - i) for i in range(k))
+    total = sum(gamma ** i * _shift_right(rewards, k - i) for i in range(k))
+    assert isinstance(total, torch.Tensor)  # k >= 1 terms: not sum's start 0
+    return total
 
 
 def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,

@@ -78,6 +78,7 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
         advantages = rhos * (ticks.rewards + ticks.gammas * vs_next - values)
         advantages = torch.where(ticks.alive, advantages, 0.0)
         if length < state_values.shape[1]:
+            assert ticks.cropped_value is not None  # cropped: the last tick's value is kept
             vs = torch.cat([vs, ticks.cropped_value[:, None]], dim=1)
             advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)
         return vs, advantages

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from agentnet.layers.base import ItemLayer, Layer, format_shape
+from agentnet.layers.base import ItemLayer, Layer, ParamDict, format_shape
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell"]
 
@@ -64,7 +64,7 @@ def _concat(inputs: Sequence[torch.Tensor]) -> torch.Tensor:
     return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
 
 
-def _make_params(layer: Layer, gates: int, hidden: int, num_inputs: int) -> None:
+def _make_params(layer: _Cell, gates: int, hidden: int, num_inputs: int) -> None:
     """torch's parameters for ``gates`` stacked gates, uniform(-1/sqrt(H), 1/sqrt(H))."""
     bound = 1.0 / math.sqrt(hidden)
 
@@ -98,8 +98,9 @@ class _Cell(Layer):
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x @ weight_ih.T + bias_ih, h @ weight_hh.T + bias_hh)``, x of zero width if none."""
         gh = nn.functional.linear(h, self.weight_hh, self.bias_hh)
-        if inputs:
-            gi = nn.functional.linear(_concat(inputs), self.weight_ih, self.bias_ih)
+        if inputs:  # inputs of nonzero width: weight_ih is set
+            weight_ih = cast(torch.Tensor, self.weight_ih)
+            gi = nn.functional.linear(_concat(inputs), weight_ih, self.bias_ih)
         else:
             gi = self.bias_ih.expand_as(gh)
         return gi, gh
@@ -143,7 +144,8 @@ class RNNCell(_Cell):
     def get_output_for(self, h: torch.Tensor, *inputs: torch.Tensor,
                        **flags: Any) -> torch.Tensor:
         if inputs and self.nonlinearity is torch.tanh:
-            p = self._parameters  # see DenseLayer: the dict is faster than attributes
+            # see DenseLayer: the dict is faster than attributes
+            p = cast(ParamDict, self._parameters)
             return torch.rnn_tanh_cell(_concat(inputs), h, p["weight_ih"], p["weight_hh"],
                                        p["bias_ih"], p["bias_hh"])
         gi, gh = self._gates(h, inputs)
@@ -186,7 +188,8 @@ class GRUCell(_Cell):
     def get_output_for(self, h: torch.Tensor, *inputs: torch.Tensor,
                        **flags: Any) -> torch.Tensor:
         if inputs:
-            p = self._parameters  # see DenseLayer: the dict is faster than attributes
+            # see DenseLayer: the dict is faster than attributes
+            p = cast(ParamDict, self._parameters)
             return torch.gru_cell(_concat(inputs), h, p["weight_ih"], p["weight_hh"],
                                   p["bias_ih"], p["bias_hh"])
         gi, gh = self._gates(h, inputs)
@@ -218,7 +221,8 @@ class _LSTMStep(_Cell):
     def get_output_for(self, c: torch.Tensor, h: torch.Tensor, *inputs: torch.Tensor,
                        **flags: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if inputs:
-            p = self._parameters  # see DenseLayer: the dict is faster than attributes
+            # see DenseLayer: the dict is faster than attributes
+            p = cast(ParamDict, self._parameters)
             h_new, c_new = torch.lstm_cell(_concat(inputs), (h, c), p["weight_ih"],
                                            p["weight_hh"], p["bias_ih"], p["bias_hh"])
             return c_new, h_new

@@ -65,6 +65,10 @@ class TargetNetwork(nn.Module):
     True
     """
 
+    # plain attributes (set in __init__ with object.__setattr__): a layer, list or dict of them
+    original_network_outputs: Any
+    output_layers: Any
+
     def __init__(self, original_network_outputs: Any,
                  bottom_layers: Layer | Iterable[Layer] | Mapping[Layer, Layer] = (),
                  share_inputs: bool = True, name_prefix: str | None = "target."):

@@ -9,7 +9,6 @@ truncations, restarts, rows that end mid-episode), for every way of treating the
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, replace
 
 import pytest
