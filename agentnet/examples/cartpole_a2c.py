@@ -4,6 +4,14 @@ The agent outputs action probabilities and a state value; many sessions play at 
 every few ticks the A2C loss (policy gradient with n-step advantages, value regression,
 entropy bonus) takes one optimizer step. Evaluated greedily on 100 fresh episodes.
 
+The actor and the critic are separate networks with their own step sizes, the critic's 30x
+the actor's: a critic that keeps up with the improving policy (its values climb towards
+~100 as episodes lengthen) keeps the advantages honest. With one shared layer and one step
+size (3e-3) the greedy policy solved CartPole quickly but then kept collapsing into pushing
+one way (the cart drifting off the track after ~100 steps); this way it stays solved
+(Gymnasium CartPole-v1, seeds 0-9: greedy mean >= 475 on three evaluations 5k steps apart,
+after 35k-75k steps).
+
     python -m agentnet.examples.cartpole_a2c
 """
 from __future__ import annotations
@@ -39,14 +47,19 @@ class Config:
     """the n of the n-step references and advantages"""
     gamma: float = 0.99
     """discount"""
-    learning_rate: float = 3e-3
-    """Adam's step size"""
+    learning_rate: float = 1e-3
+    """Adam's step size for the actor"""
+    critic_learning_rate: float = 3e-2
+    """Adam's step size for the critic: high, so that it tracks the fast-growing values
+    (2e-2 to 5e-2 work alike; at 3e-3 the policy collapses after solving, for up to 150k
+    steps)"""
     entropy_regularization: float = 0.01
     """weight of the entropy bonus"""
     value_weight: float = 0.5
-    """weight of the critic's loss"""
+    """weight of the critic's loss (the towers share no parameters, so with Adam this hardly
+    matters: ``critic_learning_rate`` sets how fast the critic learns)"""
     hidden: int = 64
-    """units in the hidden layer"""
+    """units in the hidden layer of the actor and of the critic"""
     seed: int = 0
     """seeds torch and the environments"""
     eval_episodes: int = 100
@@ -54,12 +67,16 @@ class Config:
 
 
 def build_agent(config: Config) -> agentnet.Agent:
-    """A shared hidden layer, a softmax policy head and a state-value head."""
+    """Separate actor and critic towers (one hidden layer each): a softmax policy and a state
+    value. Separate, so that each can have its own step size (see :class:`Config`)."""
     observation = L.InputLayer((None, 4), name="observation")
-    hidden = L.DenseLayer(observation, config.hidden, nonlinearity=torch.tanh, name="hidden")
-    probabilities = L.DenseLayer(hidden, 2, nonlinearity=lambda x: torch.softmax(x, -1),
+    actor = L.DenseLayer(observation, config.hidden, nonlinearity=torch.tanh,
+                         name="actor_hidden")
+    critic = L.DenseLayer(observation, config.hidden, nonlinearity=torch.tanh,
+                          name="critic_hidden")
+    probabilities = L.DenseLayer(actor, 2, nonlinearity=lambda x: torch.softmax(x, -1),
                                  name="policy")
-    value = L.DenseLayer(hidden, 1, nonlinearity=None, name="value")
+    value = L.DenseLayer(critic, 1, nonlinearity=None, name="value")
     return agentnet.Agent(observation, policy_estimators=[probabilities, value],
                           action_layers=ProbabilisticResolver(probabilities, name="sampler"))
 
@@ -94,7 +111,10 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
         config = dataclasses.replace(config, total_steps=total_steps)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
+    probabilities, value = agent.policy_layers
+    optimizer = torch.optim.Adam([
+        {"params": L.get_all_params(probabilities), "lr": config.learning_rate},
+        {"params": L.get_all_params(value), "lr": config.critic_learning_rate}])
     env = CartPole(batch_size=config.n_sessions, seed=config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     run = RunDirectory(out_dir, __name__, config) if out_dir else None

@@ -63,7 +63,7 @@ def test_a_stopped_run_resumes_exactly(example, adam_steps_per_update, tmp_path,
 
 
 # --- learning ------------------------------------------------------------------------------
-# the default runs take about 20 s (DDPG) and 30 s (NAF, up to 50 s on a busy machine) on one
+# the default runs take about 15 s (DDPG) and 30 s (NAF, up to 50 s on a busy machine) on one
 # thread: DDPG's seed 0 runs by default, NAF's with a shorter cheaper run and a lower bar
 def test_naf_clearly_beats_an_untrained_agent_after_12k_steps():
     assert pendulum_naf.main(total_steps=12_000, verbose=False)["eval_mean_return"] > -900
