@@ -235,21 +235,49 @@ def _discounted_returns(ticks: Ticks) -> torch.Tensor:
 
 
 def _windowed_returns(ticks: Ticks, n_steps: int) -> torch.Tensor:
-    """The n-step sliding window, all offsets at once: ``[B, L, n]`` windows hold tick
-    ``t + k`` at ``[t, k]`` (zeros past the row's end). Offset k counts if the episode went on
-    through ticks ``t .. t+k-1`` (its discount is the product of their gammas); it adds its
-    reward, and its bootstrap value where the window closes (at its n-th tick, or where the
-    episode or the row ends)."""
+    """The n-step sliding window: offset k of tick t counts if the episode went on through
+    ticks ``t .. t+k-1`` (its discount is the product of their gammas); it adds the reward of
+    tick ``t + k``, and its bootstrap value where the window closes there (at its n-th tick,
+    or where the episode or the row ends). Small sessions take all offsets at once (a few
+    large operations), large ones one offset at a time (their tensors stay in cache)."""
     rewards, gammas, alive, goes_on, next_values = ticks[:5]
     width = min(n_steps, rewards.shape[1])
     goes = goes_on.to(rewards.dtype)
-    windows = F.pad(torch.stack([torch.where(alive, rewards, 0.0), gammas * goes, goes,
-                                 gammas * next_values]), (0, width - 1)).unfold(2, width, 1)
-    reward, carried, goes_on_after, bootstrap = windows.unbind(0)
-    closes = 1 - goes_on_after
-    closes[..., -1] = 1
-    reach = torch.cat([torch.ones_like(carried[..., :1]), carried[..., :-1].cumprod(-1)], -1)
-    return torch.where(alive, (reach * (reward + closes * bootstrap)).sum(-1), 0.0)
+    rewards = torch.where(alive, rewards, 0.0)
+    carried, bootstraps = gammas * goes, gammas * next_values
+    if rewards.numel() * width <= _ALL_OFFSETS_AT_ONCE:
+        return torch.where(alive, _all_offsets(rewards, carried, goes, bootstraps, width), 0.0)
+    length = rewards.shape[1]
+    reference = rewards.clone()  # offset 0: every alive tick's own reward ...
+    reach = torch.ones_like(rewards)
+    for k in range(width):       # ... then offset k added on the ticks t < L - k
+        cut = length - k
+        if k:
+            reference[:, :cut] += reach[:, :cut] * rewards[:, k:]
+        closing = bootstraps[:, k:] if k == width - 1 else bootstraps[:, k:] * (1 - goes[:, k:])
+        reference[:, :cut] += reach[:, :cut] * closing
+        if k < width - 1:
+            reach = reach[:, :cut] * carried[:, k:]
+    return torch.where(alive, reference, 0.0)
+
+
+#: sessions up to this many ``ticks x n`` take all window offsets at once
+_ALL_OFFSETS_AT_ONCE = 2 ** 17
+
+
+def _all_offsets(rewards: torch.Tensor, carried: torch.Tensor, goes: torch.Tensor,
+                 bootstraps: torch.Tensor, width: int) -> torch.Tensor:
+    """The window's sum for every tick, from ``[n, B, L]`` copies of the four inputs shifted
+    by each offset (zeros past the row's end)."""
+    windows = F.pad(torch.stack([rewards, carried, goes, bootstraps]), (0, width - 1))
+    # copied offsets-first: the ticks innermost and contiguous (on the overlapping unfolded
+    # view the offsets would be the inner loop, n elements long)
+    reward, carried, goes, bootstrap = (
+        windows.unfold(2, width, 1).permute(0, 3, 1, 2).contiguous().unbind(0))
+    closes = 1 - goes
+    closes[-1] = 1
+    reach = torch.cat([torch.ones_like(carried[:1]), carried[:-1].cumprod(0)])
+    return (reach * (reward + closes * bootstrap)).sum(0)
 
 
 def _uncrop(reference: torch.Tensor, ticks: Ticks) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from unittest import mock
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+from agentnet.learning import generic
 from agentnet.learning.generic import (
     get_1_step_value_reference,
     get_generalized_advantages,
@@ -221,6 +223,29 @@ def test_n_step_reference_matches_brute_force(case, n):
     close(get_n_step_value_reference(**case.kwargs(), n_steps=n), reference_n_step(case, n), case)
 
 
+@pytest.mark.parametrize("at_once", [True, False], ids=["all-offsets", "offset-by-offset"])
+@settings(FAST, max_examples=40)
+@given(case=cases(), n=st.sampled_from([1, 2, 3, 5]), data=st.data())
+def test_both_ways_of_summing_the_window_match_brute_force(at_once, case, n, data):
+    """Small sessions sum all window offsets at once, large ones offset by offset: both
+    ways, forced here on the same small sessions, give the reference and its gradient, and
+    ignore NaN padding."""
+    limit = 2 ** 62 if at_once else 0
+    with mock.patch.object(generic, "_ALL_OFFSETS_AT_ONCE", limit):
+        kwargs = case.kwargs()
+        values = kwargs["state_values"].requires_grad_()
+        out = get_n_step_value_reference(**kwargs, n_steps=n)
+        close(out, reference_n_step(case, n), case)
+        weights = torch.tensor(data.draw(st.lists(
+            st.lists(VALUE, min_size=case.shape[1], max_size=case.shape[1]),
+            min_size=case.shape[0], max_size=case.shape[0])), dtype=torch.float64)
+        (out * weights).sum().backward()
+        garbage = get_n_step_value_reference(**with_nan_where_unread(case).kwargs(), n_steps=n)
+    assert_close(garbage, out.detach(), rtol=0, atol=1e-12)
+    close(values.grad, reference_jacobian_product(
+        case, lambda c: reference_n_step(c, n), weights.tolist()), case)
+
+
 @FAST
 @given(case=cases())
 def test_1_step_reference_matches_brute_force(case):
@@ -316,22 +341,27 @@ def test_dead_ticks_get_zero(reference, case):
     assert torch.equal(out[dead], torch.zeros_like(out[dead]))
 
 
-@pytest.mark.parametrize("reference", ALL_REFERENCES)
-@settings(FAST, max_examples=30)
-@given(case=cases())
-def test_nan_where_nothing_is_read_changes_nothing(reference, case):
-    """NaN rewards at dead ticks, and NaN values at dead ticks that are no truncated
-    episode's final state, reach no reference (padding may hold anything)."""
+def with_nan_where_unread(case: Case) -> Case:
+    """``case`` with NaN rewards at dead ticks, and NaN values at dead ticks that are no
+    truncated episode's final state: nothing any reference may read."""
     def unread_value(b: int, t: int) -> bool:
         return not case.alive[b][t] and not (t > 0 and case.truncated[b][t - 1])
 
-    garbage = replace(
+    return replace(
         case,
         rewards=[[r if a else math.nan for r, a in zip(rr, aa)]
                  for rr, aa in zip(case.rewards, case.alive)],
         values=[[math.nan if unread_value(b, t) else v for t, v in enumerate(row)]
                 for b, row in enumerate(case.values)])
-    assert_close(reference(garbage.kwargs()), reference(case.kwargs()), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("reference", ALL_REFERENCES)
+@settings(FAST, max_examples=30)
+@given(case=cases())
+def test_nan_where_nothing_is_read_changes_nothing(reference, case):
+    """Padding may hold anything: NaN where nothing is read reaches no reference."""
+    assert_close(reference(with_nan_where_unread(case).kwargs()), reference(case.kwargs()),
+                 rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("reference", ALL_REFERENCES)
