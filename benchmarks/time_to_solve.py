@@ -22,6 +22,7 @@ table says how many solved) and the agentnet/SB3 ratio of the medians.
 
     python benchmarks/time_to_solve.py                      # all pairs, seeds 0 1 2
     python benchmarks/time_to_solve.py --pairs dqn --seeds 0 1
+    python benchmarks/time_to_solve.py --plot docs/time_to_solve.png   # and the curves
 
 Runs single-threaded (``torch.set_num_threads(1)``), on CPU, seed by seed with the two
 libraries interleaved (agentnet, SB3, agentnet, SB3...), after a warm-up that pays the
@@ -216,6 +217,29 @@ def describe(run: Run) -> str:
     return f"{first}; {outcome}\n    {curve}"
 
 
+def plot(results: dict[tuple[str, str], list[Run]], seeds: list[int], path: str) -> None:
+    """One panel per pair: every run's greedy mean return against its training seconds,
+    agentnet and SB3 in two colours, the 475 bar dashed; saved to ``path``."""
+    from matplotlib.figure import Figure
+
+    pairs = list(dict.fromkeys(pair for pair, _ in results))
+    figure = Figure(figsize=(4.2 * len(pairs), 3.2), dpi=100, layout="constrained")
+    for axes, pair in zip(figure.subplots(1, len(pairs), squeeze=False)[0], pairs):
+        for library, colour in (("agentnet", "tab:blue"), ("sb3", "tab:orange")):
+            for seed, run in zip(seeds, results[pair, library]):
+                seconds = [s for _, s, _ in run.evaluations]
+                returns = [r for _, _, r in run.evaluations]
+                axes.plot(seconds, returns, color=colour, alpha=0.8, marker=".",
+                          label=("agentnet" if library == "agentnet" else "SB3")
+                          if seed == seeds[0] else None)
+        axes.axhline(SOLVED, color="grey", linestyle="--", linewidth=1)
+        axes.set(title=f"{pair}: agentnet vs SB3 {'DQN' if pair == 'dqn' else 'PPO'}",
+                 xlabel="training seconds (evaluations excluded)",
+                 ylabel="greedy mean return (20 episodes)", ylim=(0, 520))
+        axes.legend(loc="lower right")
+    figure.savefig(path)
+
+
 # --- the report ----------------------------------------------------------------------------
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
@@ -257,6 +281,8 @@ def main(argv: list[str] | None = None) -> str:
                         help="environment steps between evaluations of the DQN runs")
     parser.add_argument("--pg-every", type=int, default=5_000,
                         help="environment steps between evaluations of the PPO and A2C runs")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="also draw every run's evaluations against its seconds there")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="cap every run's budget (a quick check; it shortens agentnet's "
                              "schedules too)")
@@ -277,6 +303,9 @@ def main(argv: list[str] | None = None) -> str:
                 print(f"{pair} {library} seed {seed}: {describe(run)}", flush=True)
     table = summarize(results, len(args.seeds))
     print(table)
+    if args.plot:
+        plot(results, args.seeds, args.plot)
+        print(f"curves: {args.plot}")
     return table
 
 
