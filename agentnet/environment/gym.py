@@ -587,7 +587,12 @@ class EnvPool:
     def update(self, n_steps: int, session_pool: Any) -> Sessions:
         """:meth:`interact` for ``n_steps`` ticks and append the sessions to ``session_pool``
         (a :class:`~agentnet.environment.SessionPoolEnvironment` of ``session_length`` equal
-        to ``n_steps``); returns the sessions."""
+        to ``n_steps``); returns the sessions.
+
+        Sessions follow each other without overlapping: replayed with ``crop_last`` (the
+        objectives' default), a session's last tick is only the bootstrap value of the ticks
+        before it, so one transition in ``n_steps`` is never trained on (longer sessions lose
+        fewer)."""
         if session_pool.session_length != n_steps:
             raise ValueError(f"EnvPool.update: the session pool stores sessions of "
                              f"{session_pool.session_length} ticks, got n_steps={n_steps}")
