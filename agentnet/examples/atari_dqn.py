@@ -56,6 +56,8 @@ class Config(gym_cartpole_dqn.Config):
     """gradient steps after each collection of n_envs sessions (one per 4 agent steps)"""
     learning_starts: int = 20_000
     """agent steps collected before learning"""
+    n_steps: int = 3
+    """the n of n-step Q-learning (Rainbow's 3)"""
     learning_rate: float = 1e-4
     """Adam's step size at the start ..."""
     learning_rate_end: float = 1e-4

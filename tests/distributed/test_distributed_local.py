@@ -37,7 +37,7 @@ def gru_agent(epsilon: float = 0.5) -> Agent:
                  action_layers=EpsilonGreedyResolver(q, epsilon=epsilon, name="resolver"))
 
 
-@pytest.mark.parametrize("make", [lambda: build_agent(Config(hidden=32)), gru_agent])
+@pytest.mark.parametrize("make", [lambda: build_agent(Config(hidden1=32, hidden2=32)), gru_agent])
 def test_agents_pickle_with_their_weights_and_behaviour(make):
     torch.manual_seed(0)
     agent = make()
@@ -120,7 +120,7 @@ def test_unpacked_sessions_are_shaped_for_the_learner_and_fill_a_replay():
                        torch.as_tensor(packed["initial_agent_states"][0]))
     assert concat_sessions([packed, packed])["rewards"][0].shape == (6, 5)
     with pytest.raises(ValueError, match="agent states"):
-        unpack_sessions(packed, build_agent(Config(hidden=8)))
+        unpack_sessions(packed, build_agent(Config(hidden1=8, hidden2=8)))
     collector.close()
 
 

@@ -208,7 +208,7 @@ def test_a_collector_dying_inside_a_batch_loses_it_whole_and_nothing_repeats(tmp
 
 
 def test_a_hung_collector_does_not_stall_the_learner(tmp_path):
-    agent = build_agent(Config(hidden=16))
+    agent = build_agent(Config(hidden1=16, hidden2=16))
     env = functools.partial(TickEnv, hang_marker=str(tmp_path / "hang"), fault_at=6)
     envs = RayEnvPool(agent, env, n_collectors=2, n_envs=1, timeout=2.0)
     try:
@@ -230,7 +230,7 @@ def test_a_hung_collector_does_not_stall_the_learner(tmp_path):
 
 def test_weights_reach_the_collectors_before_their_next_batch_and_stale_ones_are_dropped():
     torch.manual_seed(2)
-    agent = build_agent(Config(hidden=16))
+    agent = build_agent(Config(hidden1=16, hidden2=16))
     agent.action_layers[0].epsilon.set_value(0.0)  # greedy: actions show the weights used
     with RayEnvPool(agent, "CartPole-v1", n_collectors=2, n_envs=2, sync_every=None,
                     max_staleness=0) as envs:
@@ -262,7 +262,7 @@ def test_weights_reach_the_collectors_before_their_next_batch_and_stale_ones_are
 
 
 def test_mistakes_raise_clear_errors():
-    agent = build_agent(Config(hidden=16))
+    agent = build_agent(Config(hidden1=16, hidden2=16))
     with pytest.raises(RuntimeError, match="collector 0 could not start: NameNotFound.*NoSuch"):
         RayEnvPool(agent, "NoSuchEnv-v0", n_collectors=1, n_envs=1)
     with pytest.raises(ValueError, match="n_collectors and n_envs must be positive"):
