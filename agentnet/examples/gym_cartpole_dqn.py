@@ -73,8 +73,8 @@ class Config:
     learning_rate_end: float = 0.0
     """... changing linearly to this at the end of training"""
     target_every: int = 64
-    """gradient steps between hard copies of the agent into the target network (here every
-    256 environment steps; far fewer steps between copies make Q-learning diverge)"""
+    """gradient steps between hard copies of the agent into the target network (here about
+    every 200 environment steps; far fewer steps between copies make Q-learning diverge)"""
     epsilon_start: float = 1.0
     """exploration at the start ..."""
     epsilon_end: float = 0.04

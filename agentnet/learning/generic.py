@@ -10,6 +10,11 @@ The last tick of a row has no next tick inside the row. With ``crop_last=True`` 
 it is used only as the bootstrap value of the ticks before it and its own loss is zero; with
 ``crop_last=False`` its next value is ``state_values_after_end`` (zeros by default, i.e. the
 sessions are assumed to end there); ``end_at_tmax=True`` makes the last tick a termination.
+
+Rewards and values that no reference reads (rewards at dead ticks, values at dead ticks that
+are no truncated episode's final state) may hold anything, NaN included. The rest must be
+finite: a NaN or infinite one may reach references near it that do not read it (the n-step
+windows weigh terms by zeros rather than leaving them out).
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def test_on_progress_sees_every_collection_and_can_stop_training():
                                   pytest.param(2, marks=pytest.mark.slow)])
 def test_solves_gymnasium_cartpole(seed):
     """The default settings solve CartPole-v1 (greedy mean of 20 episodes >= 475) in 40k
-    steps: about 20 s per seed on an idle CPU thread, up to a minute on a busy machine
+    steps: about 10 s per seed on an idle CPU thread, up to 30 s on a busy machine
     (seeds 1 and 2 run with ``pytest -m slow``)."""
     result = gym_cartpole_dqn.main(verbose=False, seed=seed)
     assert result["eval_mean_return"] >= 475
