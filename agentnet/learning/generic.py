@@ -152,8 +152,7 @@ def get_1_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor
     """
     ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
                       state_values_after_end, end_at_tmax, is_truncated)
-    reference = torch.where(ticks.alive, ticks.rewards + ticks.gammas * ticks.next_values,
-                            0.0)
+    reference = torch.where(ticks.alive, ticks.rewards + ticks.gammas * ticks.next_values, 0.0)
     return _uncrop(reference, ticks)
 
 
@@ -219,8 +218,7 @@ def get_generalized_advantages(state_values: torch.Tensor, rewards: torch.Tensor
     for t in reversed(range(deltas.shape[1])):
         carried = torch.where(ticks.goes_on[:, t], ticks.gammas[:, t] * lambdas[:, t] * following,
                               0.0)
-        following = torch.where(ticks.alive[:, t], deltas[:, t] + carried,
-                                0.0)
+        following = torch.where(ticks.alive[:, t], deltas[:, t] + carried, 0.0)
         advantages[:, t] = following
     if advantages.shape[1] < state_values.shape[1]:
         advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)

@@ -69,8 +69,8 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
             targets[:, t] = following
         if length < rewards.shape[1]:  # the cropped last tick: Q(s, a) itself (0 if dead)
             last_alive = ticks.cropped_value is not None
-            last = torch.where(_last_alive(is_alive, rewards), taken[:, -1],
-                               0.0) if last_alive else taken[:, -1]
+            last = (torch.where(_last_alive(is_alive, rewards), taken[:, -1], 0.0)
+                    if last_alive else taken[:, -1])
             targets = torch.cat([targets, last[:, None]], dim=1)
         return targets
 

@@ -69,10 +69,8 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
         for t in reversed(range(length)):
             carried = torch.where(ticks.goes_on[:, t], ticks.gammas[:, t] * cs[:, t] * correction,
                                   0.0)
-            correction = torch.where(ticks.alive[:, t], deltas[:, t] + carried,
-                                     0.0)
-            vs[:, t] = torch.where(ticks.alive[:, t], values[:, t] + correction,
-                                   0.0)
+            correction = torch.where(ticks.alive[:, t], deltas[:, t] + carried, 0.0)
+            vs[:, t] = torch.where(ticks.alive[:, t], values[:, t] + correction, 0.0)
         vs_next = torch.where(ticks.goes_on, torch.cat([vs[:, 1:], vs[:, -1:]], dim=1),
                               ticks.next_values)
         advantages = rhos * (ticks.rewards + ticks.gammas * vs_next - values)
