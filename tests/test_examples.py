@@ -4,8 +4,9 @@ import importlib
 import pytest
 import torch
 
-from agentnet.__main__ import EXAMPLES
 from agentnet.__main__ import main as cli
+from agentnet.examples import EXAMPLES
+from agentnet.utils.runs import RunFolderError
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +17,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-SMALL = {"stack_rnn_anbn": {"total_steps": 5}, "boolean_reasoning": {"total_steps": 2_048},
+SMALL = {"stack_rnn_anbn": {"total_steps": 5 * 32 * 63},
+         "boolean_reasoning": {"total_steps": 2_048},
          "atari_dqn": {"total_steps": 128, "eval_episodes": 1, "eval_max_steps": 10}}
 
 
@@ -34,7 +36,7 @@ def test_short_examples_save_their_run_to_out(name, tmp_path):
     module.main(**SMALL[name], verbose=False, out_dir=str(tmp_path), compare=False)
     assert {p.name for p in tmp_path.iterdir()} >= {
         "config.json", "metrics.csv", "learning_curve.png", "checkpoint.safetensors"}
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(RunFolderError, match="cannot resume"):
         module.main(**SMALL[name], verbose=False, out_dir=str(tmp_path), resume=True)
 
 

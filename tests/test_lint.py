@@ -13,10 +13,10 @@ def run(*command: str) -> subprocess.CompletedProcess:
 
 
 def test_ruff_finds_nothing():
-    result = run("ruff", "check", "--no-cache", "agentnet", "tests", "benchmarks")
+    result = run("ruff", "check", "--no-cache", "src", "tests", "benchmarks")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_finds_nothing_in_the_package():
-    result = run("mypy", "agentnet")
+    result = run("mypy", "src/agentnet")
     assert result.returncode == 0, result.stdout + result.stderr

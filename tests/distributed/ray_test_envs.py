@@ -31,17 +31,22 @@ class TickEnv(gym.Env):
 
     Faults, once per marker file: at its step ``fault_at``, the first environment to claim
     ``crash_marker`` kills its process (``os._exit``), the first to claim ``hang_marker``
-    sleeps for an hour. ``sleep``: seconds per step (a slow simulator).
+    sleeps for an hour. ``crashes=k``: ``k`` crash markers (``crash_marker.0``, ...), so
+    that up to ``k`` environments (each at its own step ``fault_at``, e.g. one per life of a
+    collector) kill their process. ``sleep``: seconds per step (a slow simulator).
     """
 
     observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     action_space = gym.spaces.Discrete(2)
 
     def __init__(self, episode_length: int = 10, crash_marker: str | None = None,
-                 hang_marker: str | None = None, fault_at: int = 20, sleep: float = 0.0):
+                 hang_marker: str | None = None, fault_at: int = 20, sleep: float = 0.0,
+                 crashes: int = 1):
         self.instance = float(int.from_bytes(os.urandom(3), "little"))  # exact in float32
         self.episode_length, self.fault_at, self.sleep = episode_length, fault_at, sleep
         self.crash_marker, self.hang_marker = crash_marker, hang_marker
+        self.crash_markers = [crash_marker] if crashes == 1 or crash_marker is None else [
+            f"{crash_marker}.{k}" for k in range(crashes)]
         self.t, self.episode, self.episode_t = 0, -1, 0
 
     def _observation(self) -> np.ndarray:
@@ -57,7 +62,7 @@ class TickEnv(gym.Env):
         if self.sleep:
             time.sleep(self.sleep)
         if self.t == self.fault_at:
-            if _claim(self.crash_marker):
+            if any(_claim(marker) for marker in self.crash_markers):  # claims one at most
                 os._exit(1)
             if _claim(self.hang_marker):
                 time.sleep(3600)

@@ -69,7 +69,8 @@ def check_batches(pool: RayEnvPool) -> None:
         delivered[info.collector_id].append(info.seq)
     failed = collections.defaultdict(list)
     for failure in pool.failures:
-        failed[failure.collector_id].append(failure.seq)
+        if failure.seq >= 0:  # (-1: a collector that died while being set up again)
+            failed[failure.collector_id].append(failure.seq)
     total = 0
     for c in range(pool.n_collectors):
         seqs = delivered[c] + failed[c] + ([pool.in_flight[c]] if c in pool.in_flight else [])
@@ -269,3 +270,58 @@ def test_mistakes_raise_clear_errors():
         RayEnvPool(agent, "CartPole-v1", n_collectors=0)
     with pytest.raises(TypeError, match="env must be a Gymnasium id or a zero-argument"):
         RayEnvPool(agent, 3)
+
+
+def crashing_pool(tmp_path, max_restarts: int, crashes: int, fault_at: int) -> RayEnvPool:
+    """One collector of one TickEnv whose environment kills its process at its step
+    ``fault_at``, in ``crashes`` lives of the collector (each life's environment starts at
+    step 0): ``fault_at=0`` fails every life before its first batch (failures in a row),
+    ``fault_at=4`` (4-tick batches) lets every life deliver one batch before it fails."""
+    env = functools.partial(TickEnv, crash_marker=str(tmp_path / "crash"), crashes=crashes,
+                            fault_at=fault_at)
+    return RayEnvPool(build_agent(Config(hidden1=8, hidden2=8)), env, n_collectors=1, n_envs=1,
+                      pipeline=False, max_restarts=max_restarts, timeout=60.0)
+
+
+def test_max_restarts_counts_failures_in_a_row_not_in_all(tmp_path):
+    # killed 3 times with max_restarts=1, but never twice in a row: each life delivers a
+    # batch before it dies, so the collector is replaced every time and keeps delivering
+    with crashing_pool(tmp_path, max_restarts=1, crashes=3, fault_at=4) as envs:
+        delivered = []
+        for _ in range(5):
+            assert envs.interact(4).rewards.shape == (1, 4)
+            delivered += envs.last_batches
+        assert [(f.collector_id, f.seq, f.permanent) for f in envs.failures] == [
+            (0, 1, False), (0, 3, False), (0, 5, False)]
+        assert all(isinstance(f.error, ray.exceptions.RayActorError) for f in envs.failures)
+        assert [info.seq for info in delivered] == [0, 2, 4, 6, 7]
+        assert len({info.incarnation for info in delivered}) == 4  # 3 replacements
+        assert envs.restarts == 3 and envs.collector_restarts == {0: 3}
+        assert envs.collector_status == {0: "ok"}
+        check_batches(envs)
+
+
+def test_a_collector_failing_more_than_max_restarts_times_in_a_row_is_given_up(tmp_path):
+    # every life dies before its first batch: replaced once (max_restarts=1), then given up
+    with crashing_pool(tmp_path, max_restarts=1, crashes=2, fault_at=0) as envs:
+        with pytest.warns(RuntimeWarning, match="collector 0 died.*given up: it failed 2 "
+                                                "times in a row, more than max_restarts=1"):
+            with pytest.raises(RuntimeError, match="every collector is dead"):
+                envs.interact(4)
+        assert [(f.collector_id, f.seq, f.permanent) for f in envs.failures] == [
+            (0, 0, False), (0, 1, True)]
+        assert envs.collector_status == {0: "dead"} and envs.in_flight == {}
+        assert envs.restarts == 1 and envs.requested == 2
+        with pytest.raises(RuntimeError, match="every collector is dead"):
+            envs.interact(4)
+        assert envs.requested == 2 and len(envs.failures) == 2  # nothing more asked of it
+        check_batches(envs)
+
+
+def test_max_restarts_minus_one_never_gives_a_collector_up(tmp_path):
+    with crashing_pool(tmp_path, max_restarts=-1, crashes=2, fault_at=0) as envs:
+        assert envs.interact(4).rewards.shape == (1, 4)  # from its 3rd life
+        assert [(f.seq, f.permanent) for f in envs.failures] == [(0, False), (1, False)]
+        assert [info.seq for info in envs.last_batches] == [2]
+        assert envs.restarts == 2 and envs.collector_status == {0: "ok"}
+        check_batches(envs)

@@ -111,7 +111,11 @@ def _check_autoreset_matches_gymnasium(env, sync_each_step: bool = False) -> Non
 
 
 def test_autoreset_sessions_match_gymnasium_step_for_step():
-    _check_autoreset_matches_gymnasium(CartPole(batch_size=20, seed=0, autoreset=True))
+    """Gymnasium put in our state before each step: numpy's and ATen's float64 sin/cos may
+    differ in the last bit (how often depends on the CPU's vector unit), and over a balanced
+    episode of 500 steps the chaotic physics grow such a difference past 1e-6."""
+    _check_autoreset_matches_gymnasium(CartPole(batch_size=20, seed=0, autoreset=True),
+                                       sync_each_step=True)
 
 
 class _CompiledSteps:

@@ -474,3 +474,186 @@ def test_state_dict_round_trip_goes_on_exactly_after_the_ring_wrapped():
     with pytest.raises(ValueError, match="load_state_dict"):
         wrong.load_state_dict(filled(False).state_dict())
     assert len(wrong) == 0
+
+
+# --- refused checkpoints and priorities leave the pool as it was ---------------------------
+def snapshot(pool):
+    """A copy of ``pool.state_dict()`` (which holds the pool's own tensors)."""
+    def copy(value):
+        if isinstance(value, torch.Tensor):
+            return value.clone()
+        return [copy(v) for v in value] if isinstance(value, list) else value
+    return {key: copy(value) for key, value in pool.state_dict().items()}
+
+
+def assert_same_state(before, after):
+    assert list(before) == list(after)
+    for key, old in before.items():
+        new = after[key]
+        if isinstance(old, torch.Tensor):
+            assert old.dtype == new.dtype and torch.equal(old, new), key
+        elif isinstance(old, list):
+            assert len(old) == len(new), key
+            for i, (a, b) in enumerate(zip(old, new, strict=True)):
+                assert a.dtype == b.dtype and torch.equal(a, b), f"{key}[{i}]"
+        else:
+            assert type(old) is type(new) and old == new, key
+
+
+def bad_state(change):
+    """A prioritized pool of capacity 4 holding 3 sessions (ids 5, 6, 7; position 3), its
+    priorities updated: ``change`` applied to a copy of its state."""
+    source = make_pool(4, prioritized=True)
+    source.append_sessions(**tagged([5, 6, 7]))
+    source.update_priorities(torch.tensor([0, 2]), torch.tensor([3.0, 0.5]))
+    state = snapshot(source)
+    change(state)
+    return state
+
+
+def leaf(slot):
+    return make_pool(4, prioritized=True)._tree.leaves + slot
+
+
+def setter(key, value):
+    return lambda state: state.__setitem__(key, value)
+
+
+def set_node(node, value):
+    return lambda state: state["priorities"].__setitem__(node, value)
+
+
+BAD_STATES = {
+    "size above capacity": (setter("size", 5), r"size must be an int in 0\.\.4 .*got 5"),
+    "negative size": (setter("size", -1), r"size must be an int in 0\.\.4 .*got -1"),
+    "float size": (setter("size", 3.0), r"size must be an int .*got 3\.0"),
+    "bool size": (setter("size", True), r"size must be an int .*got True"),
+    "position at capacity": (setter("position", 4), r"position must be an int in 0\.\.3, "
+                                                    r"got 4"),
+    "negative position": (setter("position", -1), r"position must be an int in 0\.\.3, got -1"),
+    "position not an int": (setter("position", "x"), r"position must be an int .*got 'x'"),
+    "position past size": (setter("position", 1),
+                           r"position must equal size .*got position 1 with size 3"),
+    "nan max_priority": (setter("max_priority", float("nan")),
+                         r"max_priority must be a finite number > 0, got nan"),
+    "inf max_priority": (setter("max_priority", float("inf")),
+                         r"max_priority must be a finite number > 0, got inf"),
+    "zero max_priority": (setter("max_priority", 0.0), r"max_priority .* got 0\.0"),
+    "negative max_priority": (setter("max_priority", -2.0), r"max_priority .* got -2\.0"),
+    "nan priority": (set_node(leaf(1), float("nan")),
+                     r"priorities must be finite and >= 0, got nan for slot 1"),
+    "negative priority": (set_node(leaf(2), -0.5),
+                          r"priorities must be finite and >= 0, got -0\.5 for slot 2"),
+    "inf priority": (set_node(1, float("inf")),
+                     r"priorities must be finite and >= 0, got inf for inner node 1"),
+    "zero priority of a stored session": (set_node(leaf(0), 0.0),
+                                          r"priorities must be > 0 for the 3 stored sessions"
+                                          r".* got 0\.0 for slot 0"),
+    "priority of an empty slot": (set_node(leaf(3), 1.0), r"priorities must be 0 for the "
+                                                          r"empty slots .*got 1\.0 for slot 3"),
+    "inner sums": (set_node(2, 100.0), r"priorities are not a sum tree: inner node 2 holds "
+                                       r"100\.0"),
+    "priorities shape": (lambda s: s.__setitem__("priorities", s["priorities"][:4]),
+                         r"priorities has shape \(4,\) and dtype torch.float64, the pool "
+                         r"stores \(8,\) torch.float64"),
+    "priorities dtype": (lambda s: s.__setitem__("priorities", s["priorities"].float()),
+                         r"priorities has shape \(8,\) and dtype torch.float32"),
+    "observation dtype": (lambda s: s["observations"].__setitem__(1, s["observations"][1].int()),
+                          r"observations\[1\] has shape \(4, 3, 2\) and dtype torch.int32, "
+                          r"the pool stores \(4, 3, 2\) torch.uint8"),
+    "one observation": (lambda s: s["observations"].pop(),
+                        r"observations must be a list of 2 tensors .*got 1"),
+    "observations not a list": (setter("observations", torch.zeros(4, 3, 3)),
+                                r"observations must be a list of 2 tensors .*got a Tensor"),
+    "memory not a tensor": (lambda s: s["memories"].__setitem__(0, [0.0] * 4),
+                            r"memories\[0\] must be a tensor, got list"),
+    "rewards shape": (lambda s: s.__setitem__("rewards", s["rewards"][:, :2]),
+                      r"rewards has shape \(4, 2\)"),
+    "is_alive dtype": (lambda s: s.__setitem__("is_alive", s["is_alive"].float()),
+                       r"is_alive has shape \(4, 3\) and dtype torch.float32"),
+    "missing key": (lambda s: s.pop("max_priority"), r"missing \['max_priority'\]"),
+    "unexpected key": (setter("alpha", 0.5), r"unexpected \['alpha'\]"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_STATES)
+def test_refused_load_state_dict_names_the_field_and_changes_nothing(case):
+    change, message = BAD_STATES[case]
+    state = bad_state(change)
+    pool = make_pool(4, prioritized=True)       # other content: ids 0, 1 (position 2)
+    pool.append_sessions(**tagged([0, 1]))
+    pool.update_priorities(torch.tensor([1]), torch.tensor([7.0]))
+    before = snapshot(pool)
+    with pytest.raises(ValueError, match=r"SessionPoolEnvironment\.load_state_dict: .*"
+                                         + message):
+        pool.load_state_dict(state)
+    assert_same_state(before, snapshot(pool))
+    assert len(pool) == 2
+    pool.append_sessions(**tagged([9]))          # the write position is unchanged too
+    assert stored_ids(pool) == [0, 1, 9]
+
+
+def test_load_state_dict_refuses_a_state_of_the_other_kind_of_pool():
+    uniform = make_pool(4)
+    uniform.append_sessions(**tagged([3]))
+    prioritized = make_pool(4, prioritized=True)
+    for target, source in ((prioritized, uniform), (uniform, prioritized)):
+        before = snapshot(target)
+        with pytest.raises(ValueError, match=r"SessionPoolEnvironment\.load_state_dict: the "
+                                             r"state's keys do not match"):
+            target.load_state_dict(snapshot(source))
+        assert_same_state(before, snapshot(target))
+
+
+def test_load_state_dict_takes_a_full_ring_at_any_position_and_an_empty_pool():
+    for position in range(4):
+        source = make_pool(4, prioritized=True)
+        source.append_sessions(**tagged(range(4)))
+        if position:
+            source.append_sessions(**tagged(range(4, 4 + position)))
+        assert len(source) == 4 and source.state_dict()["position"] == position
+        copy = make_pool(4, prioritized=True)
+        copy.load_state_dict(snapshot(source))
+        assert_same_state(snapshot(source), snapshot(copy))
+    empty = make_pool(4, prioritized=True)
+    copy = make_pool(4, prioritized=True)
+    copy.append_sessions(**tagged([1, 2]))
+    copy.load_state_dict(snapshot(empty))
+    assert len(copy) == 0 and float(copy._tree.total) == 0
+
+
+BAD_UPDATES = {
+    "nan": ([0, 1], [float("nan"), 1.0], ValueError,
+            r"priorities must be finite and >= 0, got \[nan\]"),
+    "inf": ([2], [float("inf")], ValueError, r"priorities must be finite and >= 0, got \[inf\]"),
+    "negative": ([0, 2], [-1.0, 2.0], ValueError,
+                 r"priorities must be finite and >= 0, got \[-1\.0\]"),
+    "fewer priorities": ([0, 1], [5.0], ValueError,
+                         r"indices \[k\] and priorities \[k\] of the same length, got indices "
+                         r"\(2,\) torch.int64 and priorities \(1,\)"),
+    "more priorities": ([0, 1], [5.0, 6.0, 7.0], ValueError, r"of the same length"),
+    "two-dimensional": ([[0, 1]], [[5.0, 6.0]], ValueError, r"of the same length"),
+    "float indices": ([0.0, 1.7], [5.0, 6.0], ValueError, r"integer indices"),
+    "index of an empty slot": ([1, 3], [5.0, 6.0], IndexError,
+                               r"indices must be in \[0, 3\), got values from 1 to 3"),
+    "negative index": ([-1], [5.0], IndexError, r"in \[0, 3\), got values from -1 to -1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPDATES)
+def test_refused_update_priorities_changes_nothing(case):
+    indices, priorities, error, message = BAD_UPDATES[case]
+    pool = make_pool(4, prioritized=True, alpha=0.5)
+    pool.append_sessions(**tagged([0, 1, 2]))
+    pool.update_priorities(torch.tensor([0, 1]), torch.tensor([4.0, 0.25]))
+    before = snapshot(pool)
+    probabilities = pool._tree[torch.arange(3)] / pool._tree.total
+    with pytest.raises(error, match=r"update_priorities: .*" + message):
+        pool.update_priorities(torch.tensor(indices), torch.tensor(priorities))
+    assert_same_state(before, snapshot(pool))
+    assert torch.equal(pool._tree[torch.arange(3)] / pool._tree.total, probabilities)
+    assert pool.state_dict()["max_priority"] == 4.0
+    pool.append_sessions(**tagged([3]))          # a new session gets the largest priority
+    assert pool._tree[torch.tensor([3])].item() == 4.0 ** 0.5
+    torch.testing.assert_close(pool._tree[torch.arange(4)] / pool._tree.total,
+                               torch.tensor([2.0, 0.5, 1.0, 2.0], dtype=torch.float64) / 5.5)

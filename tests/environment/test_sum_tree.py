@@ -119,3 +119,12 @@ def test_last_value_wins_in_a_large_update_with_repeats():
             assert torch.equal(tree[torch.arange(1000)], torch.ones(1000).double())
     finally:
         torch.set_num_threads(threads)
+
+
+@settings(max_examples=40, deadline=None)
+@given(trees_and_updates(st.floats(0, 1e6, allow_nan=False)))
+def test_sums_of_the_leaves_are_the_tree_updates_keep(case):
+    tree, _ = apply(*case)
+    before = tree.nodes.clone()
+    assert torch.equal(tree.sums_of(tree.nodes[tree.leaves:]), tree.nodes)   # bit for bit
+    assert torch.equal(tree.nodes, before)                                   # left unchanged

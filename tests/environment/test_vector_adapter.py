@@ -184,7 +184,7 @@ def test_bad_use_raises():
         envs.step(np.array([0, 1, 1]))
     with pytest.raises(ValueError, match="expected integer actions, got float64"):
         envs.step(np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"actions in \{0, 1\}, got values \[2\]"):
+    with pytest.raises(ValueError, match=r"CartPole: actions must be in 0\.\.1, got values \[2\]"):
         envs.step(np.array([0, 2]))
     continuous = NativeVectorEnv(Pendulum(), num_envs=2)
     continuous.reset(seed=0)
@@ -202,3 +202,48 @@ def test_cuda_device():
     for _ in range(5):
         obs, rewards, *_ = envs.step(envs.action_space.sample())
         assert isinstance(obs, np.ndarray) and isinstance(rewards, np.ndarray)
+
+
+def test_termination_on_the_last_allowed_step_is_also_a_truncation_as_in_gymnasium():
+    """Session 0 always pushes left: its pole falls on step ``n`` exactly, and the time limit
+    is ``n``; session 1 alternates and is only cut by the limit. Gymnasium's TimeLimit gives
+    ``terminated = truncated = True`` for session 0 at step ``n``; so must the adapter,
+    while the native environment itself keeps termination winning (no bootstrap)."""
+    def fall_step(seed):
+        envs = NativeVectorEnv(CartPole(max_steps=500), num_envs=1)
+        envs.reset(seed=seed)
+        for t in range(1, 500):
+            if envs.step(np.array([0]))[2][0]:
+                return t
+        raise AssertionError("the pole did not fall")
+
+    n = fall_step(7)
+    assert 5 <= n <= 20
+    envs = NativeVectorEnv(CartPole(max_steps=n), num_envs=2)
+    real = _real(CartPole, 2, n)
+    envs.reset(seed=7)                   # session 0 starts as in fall_step: the same seed
+    real.reset(seed=0)
+    for i in range(2):
+        _put_state(real, i, envs.states[0][i])
+    for t in range(1, n + 2):
+        actions = np.array([0, t % 2])
+        last_states = envs.states
+        _, rewards, terminations, truncations, _ = envs.step(actions)
+        _, g_rewards, g_terminations, g_truncations, _ = real.step(actions)
+        np.testing.assert_array_equal(terminations, g_terminations, err_msg=f"step {t}")
+        np.testing.assert_array_equal(truncations, g_truncations, err_msg=f"step {t}")
+        np.testing.assert_array_equal(rewards, g_rewards, err_msg=f"step {t}")
+        if t < n:
+            assert not (terminations.any() or truncations.any())
+        elif t == n:
+            assert terminations.tolist() == [True, False]
+            assert truncations.tolist() == [True, True]
+            # the native contract: session 0 terminated (no bootstrap), session 1 truncated
+            states = envs.states
+            assert envs.env.get_is_terminated(states).tolist() == [True, False]
+            assert envs.env.get_is_truncated(states).tolist() == [False, True]
+            assert envs.env.get_is_alive(last_states).all()
+            assert not envs.env.get_is_alive(states).any()
+        else:                            # both start anew (Gymnasium's are its own episodes)
+            assert rewards.tolist() == [0, 0]
+            assert not (terminations.any() or truncations.any())

@@ -176,16 +176,22 @@ def test_anbn_data():
     assert mask.tolist() == [[False, False, False, True, True, False, False]]
 
 
+CHARACTERS_PER_UPDATE = 32 * 63  # the default batch of 32 sequences, 63 characters predicted
+
+
 def test_anbn_smoke(one_thread):
-    result = stack_rnn_anbn.main(total_steps=3, verbose=False, eval_sequences=4)
+    # --steps counts characters read (environment ticks), not optimizer steps: 3 updates' worth
+    # and one character more takes 4 updates
+    result = stack_rnn_anbn.main(total_steps=3 * CHARACTERS_PER_UPDATE + 1, verbose=False,
+                                 eval_sequences=4)
     for r in (result, result["no_stack"]):
         assert 0 <= r["accuracy_train_range"] <= 1 and 0 <= r["accuracy_longer"] <= 1
-        assert len(r["losses"]) == 3
+        assert len(r["losses"]) == 4
     assert stack_rnn_anbn.main(total_steps=2, verbose=False, compare=False,
                                eval_sequences=4)["no_stack"] is None
 
 
 def test_stack_rnn_counts_a_n_b_n(one_thread):
-    result = stack_rnn_anbn.main(total_steps=300, verbose=False, seed=0)
+    result = stack_rnn_anbn.main(total_steps=300 * CHARACTERS_PER_UPDATE, verbose=False, seed=0)
     assert result["accuracy_train_range"] >= 0.95
     assert result["no_stack"]["accuracy_train_range"] >= 0.9   # counting to 10 needs no stack

@@ -1,0 +1,312 @@
+"""The main job: ``python -m agentnet`` (or the ``agentnet`` command).
+
+``agentnet train [EXAMPLE]`` (the default: A2C on batched native CartPole) trains an example
+agent, printing its progress, then evaluates it greedily on fresh episodes.
+``agentnet list`` lists the examples. ``agentnet demo`` builds the seed's minimal Q-learning
+agent and a GRU agent, plays native CartPole with each and prints what they saw: the fields'
+shapes, the mean session length and the rollout speed in environment steps per second.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+
+from . import layers as L
+from .agent import Agent
+from .environment import CartPole
+from .examples import EXAMPLES, load_example
+from .memory import GRUCell
+from .resolver import EpsilonGreedyResolver
+from .utils.persistence import PersistenceError
+from .utils.runs import TrainingInterrupted
+
+
+def build_minimal_agent(n_observations: int = 4, n_actions: int = 2) -> Agent:
+    """The seed's memoryless agent: linear Q-values and an epsilon-greedy resolver."""
+    observation = L.InputLayer((None, n_observations), name="observation")
+    q_values = L.DenseLayer(observation, n_actions, nonlinearity=None, name="q")
+    resolver = EpsilonGreedyResolver(q_values, epsilon=0.1, name="resolver")
+    return Agent(observation, policy_estimators=q_values, action_layers=resolver)
+
+
+def build_gru_agent(n_observations: int = 4, n_actions: int = 2, n_hidden: int = 64) -> Agent:
+    """DESIGN.md's agent: a GRU memory updated every tick, Q-values read from it."""
+    observation = L.InputLayer((None, n_observations), name="observation")
+    prev_gru = L.InputLayer((None, n_hidden), name="prev_gru")
+    gru = GRUCell(prev_gru, observation, name="gru")
+    q_values = L.DenseLayer(gru, n_actions, nonlinearity=None, name="q")
+    resolver = EpsilonGreedyResolver(q_values, epsilon=0.1, name="resolver")
+    return Agent(observation, agent_states={gru: prev_gru}, policy_estimators=q_values,
+                 action_layers=resolver)
+
+
+def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> None:
+    """Play one batch of sessions and print their shapes, lengths and speed."""
+    env = CartPole(batch_size=batch_size)
+    agent.get_sessions(env, session_length=2)  # warm-up: first calls allocate
+    start = time.perf_counter()
+    sessions = agent.get_sessions(env, session_length=length)
+    seconds = time.perf_counter() - start
+    print(f"\n== {name}: {sum(p.numel() for p in agent.parameters())} parameters")
+    fields = {"observations": sessions.observations, "actions": sessions.actions,
+              "policy": sessions.policy, "rewards": sessions.rewards,
+              "is_alive": sessions.is_alive}
+    fields.update({f"agent_states[{layer.name}]": value
+                   for layer, value in sessions.agent_states.items()})
+    for field, value in fields.items():
+        print(f"  {field:<24} {str(tuple(value.shape)):<16} {value.dtype}")
+    lengths = sessions.is_alive.sum(dim=1).float()
+    print(f"  mean session length      {lengths.mean():.1f} ticks "
+          f"(min {lengths.min():.0f}, max {lengths.max():.0f}) of {length}")
+    print(f"  mean return              {sessions.rewards.sum(dim=1).mean():.1f}")
+    print(f"  rollout speed            {batch_size * length / seconds:,.0f} steps/s "
+          f"({batch_size} sessions x {length} ticks in {seconds * 1000:.0f} ms, with autograd)")
+
+
+OPTIONAL = {"gymnasium": "gym", "matplotlib": "plot", "ale_py": "atari", "cv2": "atari",
+            "moviepy": "video", "pygame": "video", "ray": "ray"}
+"""module -> the extra of ``agentnet-torch`` that installs it"""
+
+
+class UsageError(Exception):
+    """A user error on the command line: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def train(example: str, steps: int | None, seed: int, out: str | None = None,
+          overwrite: bool = False) -> dict:
+    """Run an example's ``main`` (it prints its progress and its evaluation)."""
+    module = load_example(example)
+    print(f"agentnet train {example}: {EXAMPLES[example]}")
+    return module.main(total_steps=steps, seed=seed, out_dir=out, overwrite=overwrite)
+
+
+def read_run(directory: str) -> tuple[ModuleType, Any]:
+    """The example module and its ``Config`` of the run saved in ``directory``: only
+    agentnet's own examples, settings checked against the example's ``Config``. The
+    checkpoint keeps the settings the run was trained with: they win over a ``config.json``
+    edited by hand (the differences are printed)."""
+    from .utils import RunDirectory
+    from .utils.runs import config_from_dict
+
+    example, fields = RunDirectory.read_settings(directory)
+    settings_file = Path(directory) / "config.json"
+    try:
+        module = load_example(example)
+    except ValueError as error:
+        raise UsageError(f"{settings_file}: {error}") from None
+    try:
+        config = config_from_dict(module.Config, fields, str(settings_file))
+        run = RunDirectory(directory, module.__name__, config, resume=True)
+        saved = run.saved_settings()
+        if saved is not None:
+            saved_config = config_from_dict(module.Config, saved, str(run.checkpoint))
+            changed = [f"{name} ({getattr(config, name)!r} in config.json, "
+                       f"{getattr(saved_config, name)!r} in the checkpoint)"
+                       for name in fields if getattr(config, name) != getattr(saved_config,
+                                                                              name)]
+            if changed:
+                print(f"agentnet: config.json differs from the settings the checkpoint was "
+                      f"trained with: {'; '.join(changed)}; the checkpoint's settings are "
+                      f"used")
+            config = saved_config
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return module, config
+
+
+def resume(directory: str, steps: int | None) -> dict:
+    """Go on with the run saved in ``directory``, exactly where it stopped."""
+    module, config = read_run(directory)
+    settings = dataclasses.asdict(config)
+    if steps is not None:
+        settings["total_steps"] = steps
+    print(f"agentnet: resuming {module.__name__} from {directory}")
+    return module.main(out_dir=directory, resume=True, **settings)
+
+
+def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = None) -> None:
+    """Play the agent saved in ``directory`` greedily on the real Gymnasium environment
+    (episodes cut after ``max_steps`` steps if given)."""
+    import gymnasium
+
+    from .utils import persistence
+
+    module, settings = read_run(directory)
+    if not hasattr(module, "GYMNASIUM_ID") and not hasattr(module, "make_gymnasium_env"):
+        raise UsageError(f"{module.__name__.rsplit('.', 1)[-1]} has no Gymnasium counterpart "
+                         f"to play")
+    agent = module.build_agent(settings)
+    persistence.load(agent, Path(directory) / "checkpoint.safetensors")
+    # no exploration: greedy resolvers, noise layers off
+    reads_greedy = any("greedy" in layer.accepted_flags for layer in agent.layers.values())
+    react = agent.get_react_function(deterministic=True, **({"greedy": True} if reads_greedy
+                                                             else {}))
+    # an example's own make_gymnasium_env(config) (Atari preprocessing, hidden velocities),
+    # else its Gymnasium id
+    env = (module.make_gymnasium_env(settings) if hasattr(module, "make_gymnasium_env")
+           else gymnasium.make(module.GYMNASIUM_ID))
+    name = getattr(module, "GYMNASIUM_ID", None)
+    if not name:
+        assert env.spec is not None  # made by gymnasium.make, which sets it
+        name = env.spec.id
+    returns = []
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=seed + episode)
+        memory, total, done, steps = None, 0.0, False, 0
+        while not done and (max_steps is None or steps < max_steps):
+            reaction = react(observation[None], memory)
+            memory = reaction.new_states
+            action = reaction.actions[0] if isinstance(reaction.actions, np.ndarray) \
+                else reaction.actions[0][0]  # the first row; several action layers: the first
+            observation, reward, terminated, truncated, _ = env.step(
+                action.item() if action.ndim == 0 else action)
+            total += float(reward)
+            done, steps = terminated or truncated, steps + 1
+        returns.append(total)
+    env.close()
+    print(f"{name}: mean return {np.mean(returns):.1f} over {episodes} episodes "
+          f"(min {np.min(returns):.0f}, max {np.max(returns):.0f})")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(prog="agentnet", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command")
+    train_parser = commands.add_parser("train", help="train an example agent (the default)")
+    train_parser.add_argument("example", nargs="?", default=None, choices=sorted(EXAMPLES),
+                              help="the example to train (default: cartpole_a2c)")
+    train_parser.add_argument("--steps", type=positive_int, default=None,
+                              help="environment steps (the example's default if not given)")
+    train_parser.add_argument("--seed", type=int, default=None, help="the seed (default 0)")
+    train_parser.add_argument("--threads", type=positive_int, default=1,
+                              help="torch threads (1 is fastest for these small networks)")
+    train_parser.add_argument("--out", default=None,
+                              help="a folder for config.json, metrics.csv, learning_curve.png "
+                                   "and checkpoints (refused if it holds files, unless "
+                                   "--overwrite)")
+    train_parser.add_argument("--overwrite", action="store_true",
+                              help="replace the run already in --out")
+    train_parser.add_argument("--resume", default=None, metavar="DIR",
+                              help="go on with the run saved in DIR, with its settings")
+    evaluate_parser = commands.add_parser(
+        "evaluate", help="play a saved agent on the real Gymnasium environment")
+    evaluate_parser.add_argument("directory")
+    evaluate_parser.add_argument("--episodes", type=positive_int, default=20)
+    evaluate_parser.add_argument("--seed", type=int, default=0)
+    evaluate_parser.add_argument("--max-steps", type=positive_int, default=None,
+                                 help="cut each episode after this many steps")
+    commands.add_parser("list", help="list the examples")
+    demo = commands.add_parser("demo", help="play native CartPole with two untrained agents")
+    demo.add_argument("--batch-size", type=positive_int, default=256,
+                      help="sessions played at once")
+    demo.add_argument("--length", type=positive_int, default=100, help="ticks per session")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    return parser, {"train": train_parser, "evaluate": evaluate_parser, "demo": demo}
+
+
+def run_training(args: argparse.Namespace) -> None:
+    """``agentnet train``: a new run, or ``--resume``."""
+    if args.resume:
+        ignored = [flag for flag, value in [("EXAMPLE", args.example), ("--seed", args.seed),
+                                            ("--out", args.out),
+                                            ("--overwrite", args.overwrite or None)]
+                   if value is not None]
+        if ignored:
+            raise UsageError(f"--resume goes on with the example, seed and folder saved in "
+                             f"{args.resume}: {', '.join(ignored)} cannot be given with it "
+                             f"(only --steps and --threads)")
+        resume(args.resume, args.steps)
+    else:
+        train(args.example or "cartpole_a2c", args.steps, 0 if args.seed is None else args.seed,
+              args.out, args.overwrite)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser, subparsers = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in {"train", "evaluate", "list", "demo", "-h", "--help"}:
+        argv = ["train", *argv]  # training the default example is the main job
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, description in EXAMPLES.items():
+            print(f"{name:<20} {description}")
+        return
+    command = subparsers[args.command]
+    torch.set_num_threads(args.threads if args.command != "evaluate" else 1)
+    warnings.formatwarning = _one_line_warning
+    try:
+        if args.command == "demo":
+            run_demo(args)
+        elif args.command == "evaluate":
+            evaluate(args.directory, args.episodes, args.seed, args.max_steps)
+        else:
+            run_training(args)
+    except TrainingInterrupted as stop:
+        how = (f"resume with: agentnet train --resume {stop.path}" if stop.resumable
+               else f"play it with: agentnet evaluate {stop.path}")
+        print(f"agentnet: interrupted; saved step {stop.step:,} in {stop.path}; {how}",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        print("agentnet: interrupted" + (" (nothing saved: --out DIR keeps checkpoints)"
+                                         if args.command == "train" and not args.out
+                                         and not args.resume else ""), file=sys.stderr)
+        raise SystemExit(130) from None
+    except (UsageError, PersistenceError, FileNotFoundError) as error:
+        command.error(str(error))
+    except ModuleNotFoundError as error:
+        extra = OPTIONAL.get((error.name or "").split(".")[0])
+        if extra is None:
+            raise
+        command.error(f"this needs {error.name}, which is not installed: pip install "
+                      f"'agentnet-torch[{extra}]' (or, in a clone, pip install -e '.[{extra}]')")
+    except OSError as error:  # a folder that cannot be written, a full disk...
+        where = f"{error.filename}: " if error.filename else ""
+        command.error(f"{where}{error.strerror or error}")
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    torch.manual_seed(args.seed)
+    print(f"agentnet demo: native CartPole, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    describe_sessions("minimal Q agent (the seed's)", build_minimal_agent(), args.batch_size,
+                      args.length)
+    describe_sessions("GRU Q agent", build_gru_agent(), args.batch_size, args.length)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    return f"agentnet: warning: {message}\n"
+
+
+if __name__ == "__main__":
+    main()
