@@ -183,6 +183,11 @@ RNG_DAMAGE = {
     "python gauss_next infinite": (lambda h: h["rng"]["python"].update(gauss_next=INFINITY),
                                    "gauss_next"),
     "numpy keys a float": (lambda h: h["rng"]["numpy"].update(keys=1.5), "random state"),
+    # the one state a Mersenne Twister never leaves: 0.0 forever, normal draws hang
+    "python internal all zeros": (_python_internal(lambda s: s.__setitem__(
+        slice(0, 624), [0] * 624)), "degenerate"),
+    "python internal zeros but the low bits of the first": (_python_internal(
+        lambda s: s.__setitem__(slice(0, 624), [0x7FFFFFFF] + [0] * 623)), "degenerate"),
 }
 RNG_TENSOR_DAMAGE = {
     "torch state one byte longer": lambda t: t.update(
@@ -190,6 +195,7 @@ RNG_TENSOR_DAMAGE = {
     "torch state 2-d": lambda t: t.update({"rng/torch": t["rng/torch"][None]}),
     "torch state int16": lambda t: t.update({"rng/torch": t["rng/torch"].short()}),
     "numpy keys one short": lambda t: t.update({"rng/numpy": t["rng/numpy"][:-1]}),
+    "numpy keys all zeros": lambda t: t.update({"rng/numpy": torch.zeros_like(t["rng/numpy"])}),
 }
 
 
@@ -201,6 +207,7 @@ def test_every_field_of_every_random_state_is_checked_before_anything_changes(tm
         rewrite(path, header=change)
     else:
         field = "state" if name.startswith("torch") else "keys"
+        field = "degenerate" if name.endswith("all zeros") else field
         rewrite(path, tensors=RNG_TENSOR_DAMAGE[name])
     agent, optimizer = trained(1)
     before, rng = state_of(agent, optimizer), rng_states()
@@ -420,6 +427,19 @@ OPTIMIZER_DAMAGE = {
                          "setting 'foreach'"),
     "parameter ids repeated": (dict(header=lambda h: _group(h).update(params=[0, 0, 1, 2])),
                                "not distinct integers"),
+    # right types and shapes, yet the next step fails or poisons the weights
+    "exp_avg a number": (dict(header=lambda h: _state(h, 0).update(exp_avg=1.5)),
+                         "fails a trial step"),
+    "exp_avg missing": (dict(header=lambda h: _state(h, 0).pop("exp_avg")),
+                        "fails a trial step"),
+    "amsgrad without its statistics": (dict(header=lambda h: _group(h).update(amsgrad=True)),
+                                       "fails a trial step"),
+    "exp_avg NaN": (dict(tensors=lambda t: t.update(
+        {"optimizer/state/0/exp_avg": torch.full((8, 4), math.nan)})),
+        "would make parameter 0 non-finite"),
+    "exp_avg_sq negative": (dict(tensors=lambda t: t.update(
+        {"optimizer/state/1/exp_avg_sq": -torch.ones(8)})),
+        "would make parameter 1 non-finite"),
 }
 
 

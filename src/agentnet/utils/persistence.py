@@ -17,6 +17,7 @@ difference.
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -200,8 +201,9 @@ def load_checkpoint(path: PathLike, agent: nn.Module, *, target_network: nn.Modu
     updates: list[tuple[Any, Any]] = [(module, _values(module, _part(tensors, name + "/")))
                                       for name, module in modules.items()]
     if optimizer is not None:
-        updates.append((optimizer, _optimizer_state(optimizer, parts["optimizer"], tensors,
-                                                    path)))
+        optimizer_state = _optimizer_state(optimizer, parts["optimizer"], tensors, path)
+        _trial_step(optimizer, optimizer_state, path)
+        updates.append((optimizer, optimizer_state))
     set_rng = _check_rng(rng, tensors, path) if restore_rng else None
     info = {"step": step, "extra": extra}
     if validate is not None:
@@ -457,6 +459,37 @@ def _optimizer_state(optimizer: torch.optim.Optimizer, saved: Any,
     return state_dict
 
 
+def _trial_step(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any],
+                path: PathLike) -> None:
+    """Load ``state_dict`` into a copy of ``optimizer`` over copies of its parameters and take
+    one step with zero gradients: refuse a state that makes the step raise (a number where a
+    tensor belongs, ``amsgrad`` without its statistics, ``capturable`` on a CPU...) or turns
+    finite parameters non-finite (NaN moments, a negative second moment). LBFGS (its step
+    needs a closure) and optimizers that cannot be deep-copied are checked by
+    :func:`_optimizer_state` alone."""
+    if isinstance(optimizer, torch.optim.LBFGS):
+        return
+    try:
+        trial = copy.deepcopy(optimizer)  # the parameters are copied with it
+    except Exception:  # noqa: BLE001 - a custom optimizer that cannot be copied
+        return
+    params = [p for group in trial.param_groups for p in group["params"]]
+    finite = [bool(torch.isfinite(p).all()) for p in params]
+    try:
+        with torch.no_grad():
+            for p in params:
+                p.grad = torch.zeros_like(p)
+        trial.load_state_dict(copy.deepcopy(state_dict))  # the step writes into its tensors
+        trial.step()
+    except Exception as error:  # noqa: BLE001 - any failure of the step is the state's fault
+        raise PersistenceError(f"{os.fspath(path)}: optimizer state fails a trial step: "
+                               f"{type(error).__name__}: {error}") from error
+    for i, (p, was_finite) in enumerate(zip(params, finite)):
+        if was_finite and not bool(torch.isfinite(p).all()):
+            raise PersistenceError(f"{os.fspath(path)}: optimizer state would make parameter "
+                                   f"{i} non-finite at the next step")
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -581,6 +614,9 @@ def _numpy_state(saved: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tup
             ((keys >= 0) & (keys < 2**32)).all()):
         raise ValueError(f"numpy's keys are {keys.dtype} {tuple(keys.shape)}, not 624 int64 "
                          f"values in [0, 2**32)")
+    if _degenerate_mt19937(keys.tolist()):
+        raise ValueError("numpy's keys are degenerate (all zeros: the generator would draw "
+                         "0.0 forever and never return a normal variate)")
     algorithm, pos = saved["algorithm"], saved["pos"]
     has_gauss, cached = saved["has_gauss"], saved["cached_gaussian"]
     if algorithm != "MT19937":
@@ -594,6 +630,12 @@ def _numpy_state(saved: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tup
     return algorithm, keys.numpy().astype(np.uint32), pos, has_gauss, float(cached)
 
 
+def _degenerate_mt19937(keys: list[int]) -> bool:
+    """Whether 624 Mersenne Twister words are the one state it never leaves: only the top bit
+    of the first word and the other 623 words take part in the recurrence."""
+    return keys[0] & 0x80000000 == 0 and not any(keys[1:])
+
+
 def _python_state(saved: dict[str, Any]) -> tuple[Any, ...]:
     """``random.getstate()``'s tuple from its saved fields, each checked."""
     version, internal, gauss_next = saved["version"], saved["internal"], saved["gauss_next"]
@@ -603,6 +645,9 @@ def _python_state(saved: dict[str, Any]) -> tuple[Any, ...]:
             _is_int(x) and 0 <= x < 2**32 for x in internal) or internal[-1] > 624:
         raise ValueError("Python's random state is not 625 ints in [0, 2**32), the last one "
                          "a position in 0..624")
+    if _degenerate_mt19937(internal[:624]):
+        raise ValueError("Python's random state is degenerate (all zeros: it would draw 0.0 "
+                         "forever and never return a normal variate)")
     if gauss_next is not None and not _is_finite(gauss_next):
         raise ValueError(f"Python's gauss_next is {gauss_next!r:.80}, not None or a finite "
                          f"number")
