@@ -19,7 +19,7 @@ Measurements:
 - gym:         Gymnasium's ``CartPole-v1`` with random actions: one environment in a Python loop
                (reset at each episode's end), ``make_vec(..., vectorization_mode="sync")`` and
                the NumPy-vectorised ``make_vec(..., vectorization_mode="vector_entry_point")``.
-- EnvPool:     ``agentnet.environment.EnvPool`` playing the same MLP agent on Gymnasium
+- EnvPool:     ``agentnet.driving.EnvPool`` playing the same MLP agent on Gymnasium
                ``CartPole-v1`` environments (sync), ``pool.interact(T)``.
 
 The native CartPole runs with ``autoreset=True``, so that, like Gymnasium's vector environments
@@ -45,7 +45,8 @@ from torch._dynamo.utils import counters as dynamo_counters
 
 from agentnet import Agent
 from agentnet import layers as L
-from agentnet.environment import CartPole, EnvPool
+from agentnet.driving import EnvPool
+from agentnet.environment import CartPole
 from agentnet.resolver import EpsilonGreedyResolver
 
 HIDDEN = 64

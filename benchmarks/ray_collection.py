@@ -49,7 +49,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import ray  # noqa: E402
 
 from agentnet.distributed import RayEnvPool, init_local  # noqa: E402
-from agentnet.environment.gym import EnvPool  # noqa: E402
+from agentnet.driving import EnvPool  # noqa: E402
 from agentnet.examples.gym_cartpole_dqn import Config, build_agent  # noqa: E402
 
 

@@ -2,19 +2,12 @@
 import importlib
 
 import pytest
-import torch
 
 from agentnet.__main__ import main as cli
 from agentnet.examples import EXAMPLES
 from agentnet.utils.runs import RunFolderError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {"stack_rnn_anbn": {"total_steps": 5 * 32 * 63},

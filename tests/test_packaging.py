@@ -1,11 +1,14 @@
 """How the package installs and imports: the first README command brings what the main job and
-its next commands need, and a clone's folder never shadows the installed package."""
+its next commands need, a clone's folder never shadows the installed package, the version is
+defined once and the changelog has a section for it."""
 import importlib.metadata
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -33,3 +36,26 @@ def test_the_main_job_command_installs_what_the_next_commands_need():
     video = [r for r in requires if "extra == \"video\"" in r]
     assert any(r.startswith("pygame") for r in video)   # rendering needs it
     assert any(r.startswith("moviepy") for r in video)
+
+
+def test_the_version_is_defined_once_and_the_installed_metadata_agrees():
+    import agentnet
+
+    installed = importlib.metadata.version("agentnet-torch")
+    assert installed == agentnet.__version__, (
+        f"installed metadata says {installed}, agentnet.__version__ {agentnet.__version__}: "
+        f"reinstall (pip install -c constraints.txt -e . --no-deps)")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]          # no second definition
+    assert pyproject["project"]["dynamic"] == ["version"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "agentnet.__version__"}
+
+
+def test_the_changelog_has_an_unreleased_section_and_one_for_this_version():
+    import agentnet
+
+    headings = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings[0] == "Unreleased"
+    assert agentnet.__version__ in headings

@@ -4,10 +4,10 @@ import pytest
 
 import agentnet
 
-SUBPACKAGES = ["agentnet", "agentnet.layers", "agentnet.agent", "agentnet.resolver",
-               "agentnet.memory", "agentnet.environment", "agentnet.utils",
+SUBPACKAGES = ["agentnet", "agentnet.layers", "agentnet.records", "agentnet.agent",
+               "agentnet.resolver", "agentnet.memory", "agentnet.environment", "agentnet.utils",
                "agentnet.target_network", "agentnet.learning", "agentnet.display",
-               "agentnet.distributed"] + [
+               "agentnet.driving", "agentnet.distributed"] + [
     f"agentnet.learning.{name}" for name in agentnet.learning.__all__]
 
 

@@ -2,12 +2,27 @@
 
 AgentNet rebuilt on PyTorch. The parts: ``layers`` (the one-tick graph), ``agent`` (``Agent``,
 ``Recurrence``), ``resolver`` (action pickers), ``memory`` (recurrent cells), ``environment``
-(tensor-native environments).
+(tensor-native environments, the session store), ``driving`` (an agent against Gymnasium:
+``EnvPool``, evaluation), and the records of what an agent did (``records``: ``Sessions``).
 """
-from . import agent, display, environment, layers, learning, memory, resolver, target_network, utils
+from . import (
+               agent,
+               display,
+               driving,
+               environment,
+               layers,
+               learning,
+               memory,
+               records,
+               resolver,
+               target_network,
+               utils,
+)
 from .agent import Agent, MDPAgent, Recurrence, Sessions
 
+#: the one definition of the version: pyproject.toml reads it (``dynamic = ["version"]``)
 __version__ = "0.1.0"
 
-__all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "agent", "display", "environment",
-           "layers", "learning", "memory", "resolver", "target_network", "utils", "__version__"]
+__all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "agent", "display", "driving",
+           "environment", "layers", "learning", "memory", "records", "resolver", "target_network",
+           "utils", "__version__"]

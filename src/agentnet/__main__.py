@@ -157,6 +157,7 @@ def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = N
     (episodes cut after ``max_steps`` steps if given)."""
     import gymnasium
 
+    from .driving.evaluation import evaluate as evaluate_greedily
     from .utils import persistence
 
     module, settings = read_run(directory)
@@ -165,33 +166,21 @@ def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = N
                          f"to play")
     agent = module.build_agent(settings)
     persistence.load(agent, Path(directory) / "checkpoint.safetensors")
-    # no exploration: greedy resolvers, noise layers off
-    reads_greedy = any("greedy" in layer.accepted_flags for layer in agent.layers.values())
-    react = agent.get_react_function(deterministic=True, **({"greedy": True} if reads_greedy
-                                                             else {}))
     # an example's own make_gymnasium_env(config) (Atari preprocessing, hidden velocities),
     # else its Gymnasium id
-    env = (module.make_gymnasium_env(settings) if hasattr(module, "make_gymnasium_env")
-           else gymnasium.make(module.GYMNASIUM_ID))
-    name = getattr(module, "GYMNASIUM_ID", None)
-    if not name:
-        assert env.spec is not None  # made by gymnasium.make, which sets it
-        name = env.spec.id
-    returns = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=seed + episode)
-        memory, total, done, steps = None, 0.0, False, 0
-        while not done and (max_steps is None or steps < max_steps):
-            reaction = react(observation[None], memory)
-            memory = reaction.new_states
-            action = reaction.actions[0] if isinstance(reaction.actions, np.ndarray) \
-                else reaction.actions[0][0]  # the first row; several action layers: the first
-            observation, reward, terminated, truncated, _ = env.step(
-                action.item() if action.ndim == 0 else action)
-            total += float(reward)
-            done, steps = terminated or truncated, steps + 1
-        returns.append(total)
-    env.close()
+    env_id = getattr(module, "GYMNASIUM_ID", None)
+    names: list[str] = []  # the id of the environments made, for the report
+
+    def make_env() -> gymnasium.Env:
+        env = (module.make_gymnasium_env(settings) if hasattr(module, "make_gymnasium_env")
+               else gymnasium.make(module.GYMNASIUM_ID))
+        names.append(env_id or (env.spec.id if env.spec is not None else type(env).__name__))
+        return env
+
+    # no exploration: greedy resolvers (where a layer reads greedy), noise layers off
+    returns = evaluate_greedily(agent, make_env, env_id, 1, {"deterministic": True}, episodes,
+                                max_steps=max_steps, seed=seed).returns.numpy()
+    name = names[0] if names else env_id
     print(f"{name}: mean return {np.mean(returns):.1f} over {episodes} episodes "
           f"(min {np.min(returns):.0f}, max {np.max(returns):.0f})")
 

@@ -1,4 +1,9 @@
 """The compiled rollout path gives the eager path's sessions."""
+import copy
+import gc
+import pickle
+import weakref
+
 import pytest
 import torch
 from torch._dynamo.utils import counters
@@ -6,6 +11,7 @@ from torch._dynamo.utils import counters
 from agentnet import Agent
 from agentnet import layers as L
 from agentnet.agent import compiled as compiled_module
+from agentnet.agent import rollout
 from agentnet.environment import CartPole
 from agentnet.memory import GRUCell
 from agentnet.resolver import EpsilonGreedyResolver
@@ -130,3 +136,25 @@ def test_compiled_rollouts_compile_once_per_length_then_once_for_all():
         assert graphs_made_by(10, 10, 3, 2) == 0  # the same length again; < 4: 1 by 1
         assert graphs_made_by(11, 11) == 1  # a second length: its own graph
         assert graphs_made_by(30, 7, 12, 10, 11) == 1  # others share one (dynamic) graph
+
+
+def test_a_compiled_rollout_leaves_the_agent_picklable_and_keeps_nothing_alive():
+    # the compiled graphs are kept outside the agent, per agent and environment, and go
+    # with either: the agent pickles and deep-copies (what RayEnvPool sends its collectors)
+    agent = mlp_agent()
+    env = CartPole(batch_size=8, seed=0)
+    with torch.no_grad():
+        agent.get_sessions(env, 2, compiled=True)  # tick 0 eager, tick 1 compiled
+    key = (id(agent), id(env))
+    assert key in rollout._CACHE
+    for other in (pickle.loads(pickle.dumps(agent)), copy.deepcopy(agent)):
+        assert all(torch.equal(a, b) for a, b in zip(agent.state_dict().values(),
+                                                      other.state_dict().values()))
+        played = [a.get_sessions(CartPole(batch_size=4, seed=1), 5, greedy=True)
+                  for a in (agent, other)]
+        assert torch.equal(played[0].actions, played[1].actions)
+    env_alive, agent_alive = weakref.ref(env), weakref.ref(agent)
+    del agent, env, other, played
+    gc.collect()
+    assert env_alive() is None and agent_alive() is None
+    assert key not in rollout._CACHE

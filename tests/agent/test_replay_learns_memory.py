@@ -52,12 +52,7 @@ def train_from_replay(agent: Agent, iterations: int = 600, seed: int = 0) -> flo
     return (episodes.returns > 0).float().mean().item()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gru_agent_trained_from_replay_remembers_the_cue():

@@ -19,8 +19,8 @@ import ray_test_envs  # noqa: E402
 from ray_test_envs import TickEnv, gru_agent  # noqa: E402
 
 from agentnet.distributed import RayEnvPool, init_local  # noqa: E402
+from agentnet.driving import EnvPool  # noqa: E402
 from agentnet.environment import EpisodeTracker, SessionPoolEnvironment  # noqa: E402
-from agentnet.environment.gym import EnvPool  # noqa: E402
 from agentnet.examples.gym_cartpole_dqn import Config, build_agent  # noqa: E402
 from agentnet.learning import generic, qlearning  # noqa: E402
 from agentnet.target_network import TargetNetwork  # noqa: E402

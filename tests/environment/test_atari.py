@@ -8,8 +8,8 @@ import torch
 
 from agentnet import Agent
 from agentnet import layers as L
+from agentnet.driving import EnvPool
 from agentnet.environment import SessionPoolEnvironment
-from agentnet.environment.gym import EnvPool
 from agentnet.learning import qlearning
 from agentnet.memory import WindowAugmentation
 from agentnet.resolver import EpsilonGreedyResolver

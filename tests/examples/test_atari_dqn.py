@@ -14,13 +14,7 @@ from agentnet.__main__ import main as cli  # noqa: E402
 from agentnet.environment import SessionPoolEnvironment  # noqa: E402
 from agentnet.examples import atari_dqn, gym_cartpole_dqn  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SHORT = dict(total_steps=320, learning_starts=192, eval_episodes=1, eval_max_steps=30,

@@ -12,14 +12,6 @@ from agentnet.examples import boolean_reasoning, stack_rnn_anbn
 from agentnet.resolver import EpsilonGreedyResolver
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def start(env: BooleanReasoning, attributes: list[list[bool]]):
     """A reset whose attributes are replaced by the given ones."""
     states, observations = env.reset(len(attributes))

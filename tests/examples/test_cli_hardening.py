@@ -21,12 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STEPS = 16 * 8 * 60   # 60 iterations of cartpole_a2c's default batch: a second or two
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

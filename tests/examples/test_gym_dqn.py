@@ -2,17 +2,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from agentnet.examples import gym_cartpole_dqn
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_short_run_returns_its_results():

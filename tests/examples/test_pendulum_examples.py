@@ -11,12 +11,7 @@ from agentnet.examples import pendulum_ddpg, pendulum_naf
 EXAMPLES = [pendulum_naf, pendulum_ddpg]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

@@ -4,17 +4,10 @@ Each run has a fixed seed and a budget that takes seconds here; the bar is a gre
 return of at least 195 over 100 fresh episodes.
 """
 import pytest
-import torch
 
 from agentnet.examples import cartpole_a2c, cartpole_nstep_q
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a2c_learns_cartpole():

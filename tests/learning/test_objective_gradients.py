@@ -250,7 +250,8 @@ def all_losses(batch: Batch) -> dict[str, tuple[torch.Tensor, list[torch.Tensor]
         "reinforce": (reinforce.get_elementwise_objective(
             pi, acts, baseline=v, treat_policy_as_logpolicy=True, **k_plain), [pi, v]),
         "tightening": (qlearning_opt_tightening.get_elementwise_objective(
-            q, acts, tensor(case.rewards), torch.tensor(case.alive), n_steps=3, gamma=0.9,
+            q, acts, tensor(case.rewards), is_alive=torch.tensor(case.alive), n_steps=3,
+            gamma=0.9,
             qvalues_target=qt, is_truncated=torch.tensor(case.truncated),
             crop_last=case.crop_last), [q, qt]),
         "ppo": (ppo.get_elementwise_objective(

@@ -31,7 +31,6 @@ from agentnet.learning import (
     sarsa,
     vtrace,
 )
-from agentnet.learning.generic import get_elementwise_td_objective
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=25, derandomize=True, deadline=None,
@@ -213,7 +212,10 @@ def test_qlearning(batch, n, variant):
     elif variant == "huber":
         extra["loss_function"] = qlearning.huber_loss
         loss = huber
-    out, reference = qlearning.get_elementwise_objective(
+    out = qlearning.get_elementwise_objective(
+        batch.t("q"), batch.t("actions"), n_steps=n, **extra, **session_kwargs(case))
+    # the reference alone, as the original AgentNet returned it
+    reference = qlearning.get_elementwise_objective(
         batch.t("q"), batch.t("actions"), n_steps=n, return_reference=True,
         **extra, **session_kwargs(case))
     close(out, td_loss(case, batch.taken(q), values, n, loss), case)
@@ -271,11 +273,13 @@ def test_dpg_actor(batch):
 
 @SETTINGS
 @given(batch=batches(), n=st.sampled_from(N_STEPS))
-def test_naf_objective_is_the_td_objective(batch, n):
-    assert qlearning_naf.get_elementwise_objective is get_elementwise_td_objective
+def test_naf_objective_is_the_dpg_critic(batch, n):
+    """As in the original AgentNet, the NAF objective is the DPG critic's."""
+    assert qlearning_naf.get_elementwise_objective is dpg.get_elementwise_objective_critic
     case = batch.case
-    out = qlearning_naf.get_elementwise_objective(batch.t("other"), tensor(case.values),
-                                                  n_steps=n, **session_kwargs(case))
+    out = qlearning_naf.get_elementwise_objective(
+        batch.t("other"), tensor(case.values), n_steps=n,
+        **session_kwargs(case, end="force_end_at_last_tick"))
     close(out, td_loss(case, batch.other, case.values, n), case)
 
 
@@ -345,13 +349,22 @@ def test_reinforce(batch, use_baseline):
         close(out, expected_policy, case)
 
 
-def test_reinforce_defaults_to_whole_sessions():
-    """crop_last is False by default: the last tick's return is its reward."""
+def test_reinforce_with_whole_sessions():
+    """With crop_last=False the last tick's return is its reward."""
+    out = reinforce.get_elementwise_objective(torch.full((1, 3, 2), 0.5, dtype=F64),
+                                              torch.tensor([[0, 1, 1]]),
+                                              torch.tensor([[1.0, 2.0, 4.0]], dtype=F64),
+                                              gamma_or_gammas=0.5, crop_last=False)
+    assert_close(out, math.log(2) * tensor([[1 + 1 + 1, 2 + 2, 4.0]]))
+
+
+def test_reinforce_crops_the_last_tick_by_default_as_the_original():
+    """crop_last is True by default (the original AgentNet's): the last reward is left out."""
     out = reinforce.get_elementwise_objective(torch.full((1, 3, 2), 0.5, dtype=F64),
                                               torch.tensor([[0, 1, 1]]),
                                               torch.tensor([[1.0, 2.0, 4.0]], dtype=F64),
                                               gamma_or_gammas=0.5)
-    assert_close(out, math.log(2) * tensor([[1 + 1 + 1, 2 + 2, 4.0]]))
+    assert_close(out, math.log(2) * tensor([[1 + 1, 2, 0.0]]))
 
 
 # ---------------------------------------------------------------- optimality tightening
@@ -395,7 +408,7 @@ def test_optimality_tightening(batch, k_max, gamma, use_target, lambda_constr):
     close_where_a_loss(upper, expected_upper, case)
 
     out = qlearning_opt_tightening.get_elementwise_objective(
-        batch.t("q"), batch.t("actions"), tensor(case.rewards), torch.tensor(case.alive),
+        batch.t("q"), batch.t("actions"), tensor(case.rewards), is_alive=torch.tensor(case.alive),
         n_steps=k_max, gamma=gamma, lambda_constr=lambda_constr,
         qvalues_target=batch.t("q_target") if use_target else None,
         is_truncated=torch.tensor(case.truncated), crop_last=case.crop_last)
@@ -584,7 +597,7 @@ def test_retrace_with_lambda_0_is_the_expected_sarsa_target(batch):
                                           target_policy=batch.t("pi"),
                                           behaviour_log_probs=batch.t("behaviour"),
                                           lambda_=0.0, **kwargs)
-    _, expected_sarsa = sarsa.get_elementwise_objective(
+    expected_sarsa = sarsa.get_elementwise_objective(
         batch.t("q"), batch.t("actions"),
         state_values_target=sarsa.get_expected_state_values(batch.t("q"), batch.t("pi")),
         return_reference=True, **kwargs)
@@ -697,11 +710,12 @@ BT = r"with batch, time = \(2, 3\), "
                  r"is_alive must be \[batch, time\] " + BT + r"got shape \(3,\)",
                  id="dpg-actor-is_alive"),
     pytest.param(lambda: qlearning_naf.get_elementwise_objective(Q, V, R),
-                 r"action_values must be \[batch, time\] " + BT + r"got shape \(2, 3, 4\)",
+                 r"action_qvalues must be \[batch, time\], got shape \(2, 3, 4\)",
                  id="naf-rank"),
     # A2C and REINFORCE
-    pytest.param(lambda: a2c.get_elementwise_objective(V, V, ACT, R),
-                 r"policy must be \[batch, time, n_actions\], got shape \(2, 3\)", id="a2c-policy"),
+    pytest.param(lambda: a2c.get_elementwise_objective(PI[..., None], V, ACT, R),
+                 r"policy must be \[batch, time, n_actions\], got shape \(2, 3, 4, 1\)",
+                 id="a2c-policy"),
     pytest.param(lambda: a2c.get_elementwise_objective(PI, Q, ACT, R),
                  r"state_values must be \[batch, time\] " + BT + r"got shape \(2, 3, 4\)",
                  id="a2c-state_values"),
@@ -715,8 +729,8 @@ BT = r"with batch, time = \(2, 3\), "
                  id="a2c-state_values_target"),
     pytest.param(lambda: a2c.get_elementwise_objective(PI.long(), V, ACT, R),
                  r"policy must be a float tensor, got torch.int64", id="a2c-int-policy"),
-    pytest.param(lambda: reinforce.get_elementwise_objective(V, ACT, R),
-                 r"policy must be \[batch, time, n_actions\], got shape \(2, 3\)",
+    pytest.param(lambda: reinforce.get_elementwise_objective(PI[..., None], ACT, R),
+                 r"policy must be \[batch, time, n_actions\], got shape \(2, 3, 4, 1\)",
                  id="reinforce-policy"),
     pytest.param(lambda: reinforce.get_elementwise_objective(PI, ACT.float(), R),
                  r"actions must be an integer tensor", id="reinforce-float-actions"),

@@ -393,8 +393,8 @@ def _sessions(batch=2, time=3):
     (dict(gamma_or_gammas=torch.ones(2, 2)), r"gamma_or_gammas must be a number, \[batch\] or"),
     (dict(gamma_or_gammas=torch.ones(3)), r"gamma_or_gammas must be a number, \[batch\] or"),
     (dict(gamma_or_gammas=torch.ones(2, 3, 1)), r"gamma_or_gammas must be a number"),
-    (dict(state_values_after_end=torch.ones(2, 1), crop_last=False),
-     r"state_values_after_end must be \[batch\], got shape \(2, 1\)"),
+    (dict(state_values_after_end=torch.ones(2, 2), crop_last=False),
+     r"state_values_after_end must be \[batch\], got shape \(2, 2\)"),
 ])
 def test_shape_errors_name_the_argument_and_the_shapes(fn, change, match):
     values, rewards = _sessions()

@@ -59,7 +59,7 @@ def test_manual_loop_and_several_observations():
 def test_grad_clipping_keeps_values_and_bounds_input_gradients():
     torch.manual_seed(2)
     obs, prev = InputLayer((None, 3), name="obs"), InputLayer((None, 5), name="prev")
-    exact = GRUMemoryLayer(5, obs, prev, name="exact")
+    exact = GRUMemoryLayer(5, obs, prev, grad_clipping=None, name="exact")
     clipped = GRUMemoryLayer(5, obs, prev, grad_clipping=0.01, name="clipped")
     loose = GRUMemoryLayer(5, obs, prev, grad_clipping=1e9, name="loose")
     clipped.load_state_dict(exact.state_dict())
@@ -109,7 +109,7 @@ def test_errors():
     with pytest.raises(ValueError, match=r"GRUMemoryLayer 'g'.*num_units=4.*prev5.*\(None, 5\)"):
         GRUMemoryLayer(4, obs, prev, name="g")
     with pytest.raises(ValueError, match=r"GRUMemoryLayer 'g'.*grad_clipping"):
-        GRUMemoryLayer(5, obs, prev, grad_clipping=0, name="g")
+        GRUMemoryLayer(5, obs, prev, grad_clipping=-1, name="g")
     with pytest.raises(TypeError, match=r"GRUMemoryLayer 'g'.*Tensor"):
         GRUMemoryLayer(5, torch.zeros(2, 3), prev, name="g")
     with pytest.raises(ValueError, match=r"GRUMemoryLayer 'g'.*bad.*\(None, 5, 2\)"):

@@ -4,12 +4,13 @@ import importlib
 import agentnet.memory
 
 MODULES = {
-    "rnn": ["RNNCell", "GRUCell", "LSTMCell"],
+    "rnn": ["RNNCell", "GRUCell", "LSTMCell", "torch_init"],
     "gru_memory": ["GRUMemoryLayer"],
     "window": ["WindowAugmentation"],
     "stack": ["StackAugmentation"],
     "attention": ["AttentionLayer", "DotAttentionLayer"],
     "multihead": ["MultiHeadAttentionLayer", "SelfAttentionLayer"],
+    "heads": ["multihead_attention", "self_attention"],
     "gate": ["GateLayer"],
     "logical": ["CounterLayer", "SwitchLayer"],
 }

@@ -62,7 +62,7 @@ def test_lstm_matches_torch():
     torch.manual_seed(2)
     prev_cell, prev_out = InputLayer((None, 5), name="c"), InputLayer((None, 5), name="h")
     x = InputLayer((None, 3), name="x")
-    new_cell, new_out = LSTMCell(prev_cell, prev_out, x, name="lstm")
+    new_cell, new_out = LSTMCell(prev_cell, prev_out, x, peepholes=False, name="lstm")
     step = new_cell.input_layers[0]
     assert new_out.input_layers[0] is step
     ref = nn.LSTMCell(3, 5)
@@ -77,7 +77,7 @@ def test_lstm_matches_torch():
 def test_parameters_have_torch_layout():
     prev, x = InputLayer((None, 4), name="prev"), InputLayer((None, 3), name="x")
     for gates, cell in [(1, RNNCell(prev, x)), (3, GRUCell(prev, x)),
-                        (4, LSTMCell(prev, prev, x)[0].input_layers[0])]:
+                        (4, LSTMCell(prev, prev, x, peepholes=False)[0].input_layers[0])]:
         shapes = {name: tuple(p.shape) for name, p in cell.named_parameters()}
         assert shapes == {"weight_ih": (4 * gates, 3), "weight_hh": (4 * gates, 4),
                           "bias_ih": (4 * gates,), "bias_hh": (4 * gates,)}
@@ -88,7 +88,7 @@ def test_parameters_have_torch_layout():
 # --- several inputs ----------------------------------------------------------------
 def _build(kind, prev, inputs):
     if kind == "lstm":
-        new_cell, new_out = LSTMCell(prev, prev, inputs)
+        new_cell, new_out = LSTMCell(prev, prev, inputs, peepholes=False)
         return new_cell.input_layers[0], [new_cell, new_out]
     cell = RNNCell(prev, inputs) if kind == "rnn" else GRUCell(prev, inputs)
     return cell, [cell]
@@ -152,7 +152,7 @@ def test_gru_without_inputs_by_hand():
 
 def test_lstm_without_inputs_by_hand():
     prev_cell, prev_out = InputLayer((None, 1), name="c"), InputLayer((None, 1), name="h")
-    new_cell, new_out = LSTMCell(prev_cell, prev_out, name="free_lstm")
+    new_cell, new_out = LSTMCell(prev_cell, prev_out, peepholes=False, name="free_lstm")
     step = new_cell.input_layers[0]
     assert step.weight_ih is None
     # gates i, f, g, o

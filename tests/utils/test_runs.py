@@ -28,14 +28,6 @@ class Config:
     flag: bool = False
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_run(tmp_path, **kwargs) -> RunDirectory:
     return RunDirectory(tmp_path / "run", "agentnet.examples.cartpole_a2c", Config(), **kwargs)
 
@@ -202,3 +194,32 @@ def test_a_budget_below_learning_starts_is_warned_about():
 
     with pytest.warns(UserWarning, match="total_steps=500 is below learning_starts=1,000"):
         warn_if_budget_below_learning_starts(Replayed(), "Breakout")
+
+
+def test_start_begins_a_new_run_at_zero_and_a_resumed_one_where_it_was_saved(tmp_path):
+    net, optimizer, log = trained(0)
+    before = state_of(net, optimizer, log)
+    assert make_run(tmp_path).start(net, optimizer, log) == (0, {})
+    assert_unchanged(before, state_of(net, optimizer, log))      # a new run loads nothing
+    make_run(tmp_path, overwrite=True).save(100, net, optimizer, log, carry={"n": 3})
+    other_net, other_optimizer, other_log = trained(1)
+    step, carry = make_run(tmp_path, resume=True).start(other_net, other_optimizer, other_log)
+    assert (step, carry) == (100, {"n": 3}) and torch.equal(other_net.weight, net.weight)
+
+
+def test_a_run_kept_nowhere_saves_nothing_and_leaves_ctrl_c_alone(tmp_path, monkeypatch):
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+    run = RunDirectory.open(None, "agentnet.examples.cartpole_a2c", Config())
+    net, optimizer, log = trained(0)
+    assert run.path is None and run.start(net, optimizer, log) == (0, {})
+    handler = signal.getsignal(signal.SIGINT)
+    with run:
+        assert signal.getsignal(signal.SIGINT) is handler        # Ctrl-C stops as usual
+        assert not run.due(1_000, 10) and not run.due(10**9, 1)  # not even at the end
+    with pytest.raises(ValueError, match="cartpole_a2c: this run is kept nowhere"):
+        run.save(10, net, optimizer, log)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="resume=True needs the run's folder"):
+        RunDirectory.open(None, "agentnet.examples.cartpole_a2c", Config(), resume=True)

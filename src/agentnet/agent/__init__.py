@@ -1,6 +1,9 @@
-"""The Agent abstraction and the lower-level Recurrence unroller."""
+"""The Agent abstraction and the lower-level Recurrence unroller.
+
+``Sessions`` and ``Reaction`` are defined in :mod:`agentnet.records` and importable from here.
+"""
+from ..records import Reaction, Sessions
 from .agent import Agent, MDPAgent
 from .recurrence import Recurrence
-from .sessions import Reaction, Sessions
 
 __all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "Reaction"]

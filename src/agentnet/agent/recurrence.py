@@ -8,6 +8,7 @@ import torch
 
 from ..layers.base import InputLayer, ItemLayer, Layer, format_shape
 from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, register_layers
+from ..records import stack_ticks
 
 __all__ = ["Recurrence"]
 
@@ -155,7 +156,7 @@ class Recurrence(Layer):
             history.append(outputs)
         if not history:
             raise ValueError(f"{self.describe()}: cannot unroll 0 steps")
-        return tuple(torch.stack(seq, dim=1) for seq in zip(*history))
+        return tuple(stack_ticks(history))
 
     def _initial_states(self, inputs: Sequence[torch.Tensor],
                         inits: list[torch.Tensor]) -> list[torch.Tensor]:

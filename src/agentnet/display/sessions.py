@@ -1,8 +1,10 @@
 """A readable table of one session: what the agent saw, thought and did at every tick.
 
 >>> import torch
+
+from ..records import as_list
 >>> from agentnet.agent import Sessions
->>> s = Sessions(env_states=None, observations=torch.tensor([[[0.5, -1.0], [0.25, 0.0]]]),
+>>> s = Sessions(env_states=[], observations=torch.tensor([[[0.5, -1.0], [0.25, 0.0]]]),
 ...              agent_states={}, actions=torch.tensor([[1, 0]]),
 ...              policy=torch.tensor([[[0.1, 0.9], [0.7, 0.3]]]),
 ...              rewards=torch.tensor([[1.0, 0.0]]), is_alive=torch.tensor([[True, False]]),
@@ -24,6 +26,8 @@ from typing import Any, TextIO
 
 import torch
 
+from ..records import as_list
+
 __all__ = ["print_sessions", "format_sessions"]
 
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
@@ -38,14 +42,6 @@ class _Cell:
     text: bool = False
     marked: int | None = None
     suffix: str = ""
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def _number(x: float | int | bool, precision: int) -> str:
@@ -159,9 +155,9 @@ def format_sessions(sessions: Any, batch_index: int = 0, max_ticks: int | None =
         _check_leading(name, value, batch, time)
         return value[b].detach().cpu()
 
-    observations = _as_list(sessions.observations)
-    actions = _as_list(sessions.actions)
-    policies = _as_list(sessions.policy)
+    observations = as_list(sessions.observations)
+    actions = as_list(sessions.actions)
+    policies = as_list(sessions.policy)
     states = dict(sessions.agent_states or {}) if show_states else {}
     many = {"observation": len(observations) > 1, "policy": len(policies) > 1,
             "action": len(actions) > 1}

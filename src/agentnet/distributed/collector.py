@@ -1,4 +1,4 @@
-"""One collector: an :class:`~agentnet.environment.EnvPool` played by a CPU copy of the agent.
+"""One collector: an :class:`~agentnet.driving.EnvPool` played by a CPU copy of the agent.
 
 :class:`Collector` is the body of a collector actor: :class:`~agentnet.distributed.RayEnvPool`
 wraps it with ``ray.remote``. It is plain Python (no Ray needed to build or call it), so what
@@ -25,13 +25,17 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
 
-from ..agent.sessions import Sessions
+from ..agent import Agent
 from ..environment.episodes import EpisodeStats, EpisodeTracker
+from ..records import Sessions
+
+if TYPE_CHECKING:
+    from ..driving.pool import EnvPool
 
 __all__ = ["Batch", "BatchInfo", "Collector", "CollectorSpec", "cpu_state_dict", "pack_sessions",
            "unpack_sessions", "concat_sessions"]
@@ -82,10 +86,6 @@ def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
             for name, value in module.state_dict().items()}
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 _NUMPY_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
                  torch.float16, torch.float32, torch.float64}
 
@@ -105,14 +105,14 @@ def pack_sessions(sessions: Sessions) -> dict[str, list[Any]]:
     ``[B, T, ...]`` per memory, ``rewards``, ``is_alive``, ``is_truncated`` ``[B, T]``,
     ``initial_agent_states`` and ``next_observations`` ``[B, ...]``.
     """
-    def wire(values: Any) -> list[Any]:
-        return [_to_wire(v) for v in _as_list(values)]
+    def wire(values: list[torch.Tensor]) -> list[Any]:
+        return [_to_wire(v) for v in values]
 
-    return {"observations": wire(sessions.observations), "actions": wire(sessions.actions),
-            "policy": wire(sessions.policy) if _as_list(sessions.policy) else [],
+    return {"observations": wire(sessions.observation_list),
+            "actions": wire(sessions.action_list), "policy": wire(sessions.policy_list),
             "agent_states": wire(list(sessions.agent_states.values())),
-            "rewards": wire(sessions.rewards), "is_alive": wire(sessions.is_alive),
-            "is_truncated": wire(sessions.is_truncated),
+            "rewards": wire([sessions.rewards]), "is_alive": wire([sessions.is_alive]),
+            "is_truncated": wire([sessions.is_truncated]),
             "initial_agent_states": wire(sessions.initial_agent_states),
             "next_observations": wire(sessions.next_observations)}
 
@@ -132,32 +132,27 @@ def concat_sessions(packed: Sequence[Mapping[str, list[Any]]]) -> dict[str, list
             for name in packed[0]}
 
 
-def unpack_sessions(fields: Mapping[str, list[Any]], agent: Any,
+def unpack_sessions(fields: Mapping[str, list[Any]], agent: Agent,
                     device: Any = None) -> Sessions:
     """:class:`~agentnet.agent.Sessions` from :func:`pack_sessions`' or
     :func:`concat_sessions`' fields, on ``device`` (default: the agent's), shaped as
-    ``agent`` (the learner's) would get them from an :class:`~agentnet.environment.EnvPool`:
+    ``agent`` (the learner's) would get them from an :class:`~agentnet.driving.EnvPool`:
     single tensors for single layers, agent states keyed by its ``state_layers``."""
     device = agent.device if device is None else torch.device(device)
 
     def move(name: str) -> list[torch.Tensor]:
         return [torch.as_tensor(t).to(device) for t in fields[name]]
 
-    observations, actions, policy = move("observations"), move("actions"), move("policy")
     states = move("agent_states")
     if len(states) != len(agent.state_layers):
         raise ValueError(f"unpack_sessions: {len(states)} agent states received, the agent has "
                          f"{len(agent.state_layers)} memories")
-    return Sessions(
-        env_states=[],
-        observations=observations[0] if agent.single_observation else observations,
-        agent_states=dict(zip(agent.state_layers, states)),
-        actions=actions[0] if agent.single_action else actions,
-        policy=((policy[0] if agent.single_policy else policy) if agent.policy_layers else []),
-        rewards=move("rewards")[0], is_alive=move("is_alive")[0],
-        is_truncated=move("is_truncated")[0],
-        next_env_states=[], next_observations=move("next_observations"),
-        additional_outputs=[], initial_agent_states=move("initial_agent_states"))
+    outputs = agent.layout.join(move("actions"), states, move("policy"))
+    (rewards,), (is_alive,), (is_truncated,) = (move(name) for name in (
+        "rewards", "is_alive", "is_truncated"))
+    return agent.layout.sessions(move("observations"), outputs, rewards, is_alive, is_truncated,
+                                 next_observations=move("next_observations"),
+                                 initial_agent_states=move("initial_agent_states"))
 
 
 class CollectorSpec(NamedTuple):
@@ -170,7 +165,7 @@ class CollectorSpec(NamedTuple):
     collector's process (None: leave it); ``env_pool_kwargs``: more ``EnvPool`` arguments.
     """
 
-    agent: Any
+    agent: Agent | Callable[[], Agent]
     env: str | Callable[[], Any]
     n_envs: int
     seed: int | None = None
@@ -179,7 +174,7 @@ class CollectorSpec(NamedTuple):
 
 
 class Collector:
-    """An :class:`~agentnet.environment.EnvPool` played by a CPU copy of an agent.
+    """An :class:`~agentnet.driving.EnvPool` played by a CPU copy of an agent.
 
     Args:
         collector_id: this collector's number (0, 1, ...), stamped on its batches.
@@ -202,8 +197,8 @@ class Collector:
         """random, new in every life of the actor"""
         self.restarted = False
         self.weight_version = -1
-        self.agent: Any = None
-        self.pool: Any = None
+        self.agent: Agent | None = None
+        self.pool: EnvPool | None = None
         self.episodes = EpisodeTracker()
         if spec is not None:
             self.setup(spec)
@@ -212,7 +207,7 @@ class Collector:
               weights: Sequence[Any] = ()) -> dict[str, Any]:
         """Build the agent (on the CPU) and the ``EnvPool``; load ``weights[0]`` (a state dict
         or a Ray reference to one) as ``weight_version`` if given. Returns :meth:`info`."""
-        from ..environment.gym import EnvPool  # gymnasium is needed here, not to import
+        from ..driving.pool import EnvPool  # gymnasium is needed here, not to import
 
         if self.pool is not None:
             raise RuntimeError(f"Collector {self.collector_id}: already set up")
@@ -223,14 +218,15 @@ class Collector:
         if seed is not None:
             torch.manual_seed(seed)
         agent = spec.agent
-        if not isinstance(agent, torch.nn.Module):
+        if not isinstance(agent, Agent):
             if not callable(agent):
                 raise TypeError(f"Collector: agent must be an agentnet.Agent or a zero-argument "
                                 f"factory making one, got {type(agent).__name__}")
             agent = agent()
-        self.agent = agent.to("cpu")
+        agent.to("cpu")  # (in place)
+        self.agent = agent
         self._load(weight_version, weights)
-        self.pool = EnvPool(self.agent, spec.env, n_envs=spec.n_envs, seed=seed,
+        self.pool = EnvPool(agent, spec.env, n_envs=spec.n_envs, seed=seed,
                             **dict(spec.env_pool_kwargs))
         return self.info()
 
@@ -271,16 +267,24 @@ class Collector:
             self.restarted = True
             self.setup(_resolve(spec[0]), weight_version, weights)
         self._load(weight_version, weights)
+        pool = self._pool()
         start = time.perf_counter()
-        sessions = self.pool.interact(n_steps)
+        sessions = pool.interact(n_steps)
         seconds = time.perf_counter() - start
         finished = self.episodes.update(sessions.rewards, sessions.is_alive)
         info = BatchInfo(self.collector_id, int(seq), self.incarnation, self.weight_version,
-                         self.pool.n_envs, int(n_steps), seconds, self.pool.restarts)
+                         pool.n_envs, int(n_steps), seconds, pool.restarts)
         return Batch(info, pack_sessions(sessions), finished)
+
+    def _pool(self) -> EnvPool:
+        if self.pool is None:
+            raise RuntimeError(f"Collector {self.collector_id}: not set up")
+        return self.pool
 
     def _load(self, weight_version: int, weights: Sequence[Any]) -> None:
         if int(weight_version) != self.weight_version and len(weights):
+            if self.agent is None:
+                raise RuntimeError(f"Collector {self.collector_id}: not set up")
             self.agent.load_state_dict(_resolve(weights[0]))
             self.weight_version = int(weight_version)
 

@@ -5,7 +5,7 @@ The learner's side of distributed session collection. ``n_collectors`` Ray actor
 played by a CPU copy of the agent); the learner keeps one request in flight per collector,
 so that they play while it trains, and takes their sessions into its replay:
 
-- **The same API as** :class:`~agentnet.environment.EnvPool`: ``interact(n_steps)``,
+- **The same API as** :class:`~agentnet.driving.EnvPool`: ``interact(n_steps)``,
   ``update(n_steps, session_pool)``, ``evaluate``, ``close`` and ``with``. A training loop
   written for a local pool runs unchanged on this one; count environment steps from what
   ``update`` returns (``sessions.rewards.numel()``), not from ``n_envs``.
@@ -44,15 +44,18 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 
-from ..agent.sessions import Sessions
+from ..agent import Agent
+from ..driving import common
+from ..driving.common import describe_error, warn_at_caller
 from ..environment.episodes import EpisodeStats
+from ..environment.session_pool import SessionPoolEnvironment
+from ..records import Sessions
 from ._ray import init_local, require_ray
 from .collector import Batch, BatchInfo, Collector, CollectorSpec, concat_sessions, cpu_state_dict
 from .collector import unpack_sessions as _unpack
@@ -100,7 +103,7 @@ class _Slot:
 
 class RayEnvPool:
     """``n_collectors`` Ray actors, each playing ``n_envs`` Gymnasium environments with a copy
-    of the agent, feeding one learner: an :class:`~agentnet.environment.EnvPool` spread out.
+    of the agent, feeding one learner: an :class:`~agentnet.driving.EnvPool` spread out.
 
     Args:
         agent: the learner's :class:`agentnet.Agent`: its weights are sent to the collectors,
@@ -160,8 +163,8 @@ class RayEnvPool:
         env_steps: environment steps in the batches returned so far.
     """
 
-    def __init__(self, agent: Any, env: str | Callable[[], Any], n_collectors: int = 2,
-                 n_envs: int = 8, *, agent_factory: Callable[[], Any] | None = None,
+    def __init__(self, agent: Agent, env: str | Callable[[], Any], n_collectors: int = 2,
+                 n_envs: int = 8, *, agent_factory: Callable[[], Agent] | None = None,
                  seed: int | None = None, sync_every: int | None = 1, pipeline: bool = True,
                  timeout: float = 60.0, max_restarts: int = 3, max_staleness: int | None = None,
                  actor_options: dict[str, Any] | None = None, start_timeout: float = 120.0,
@@ -245,7 +248,7 @@ class RayEnvPool:
                 slot.incarnation = ray.get(ref)["incarnation"]
             except Exception as error:  # noqa: BLE001 - the collector's own error, re-raised
                 raise RuntimeError(f"RayEnvPool: collector {slot.collector_id} could not "
-                                   f"start: {_describe(error)} (its traceback is in the "
+                                   f"start: {describe_error(error)} (its traceback is in the "
                                    f"exception's __cause__)") from error
         if waiting:
             late = sorted(refs[ref].collector_id for ref in waiting)
@@ -306,16 +309,10 @@ class RayEnvPool:
         self.env_steps += sum(info.env_steps for info in self.last_batches)
         return _unpack(concat_sessions([batch.fields for batch in batches]), self.agent)
 
-    def update(self, n_steps: int, session_pool: Any) -> Sessions:
+    def update(self, n_steps: int, session_pool: SessionPoolEnvironment) -> Sessions:
         """:meth:`interact` for ``n_steps`` ticks and append the sessions to ``session_pool``
-        (a :class:`~agentnet.environment.SessionPoolEnvironment` of ``session_length``
-        ``n_steps``, on any device); returns the sessions."""
-        if session_pool.session_length != n_steps:
-            raise ValueError(f"RayEnvPool.update: the session pool stores sessions of "
-                             f"{session_pool.session_length} ticks, got n_steps={n_steps}")
-        sessions = self.interact(n_steps)
-        session_pool.append_sessions(sessions)
-        return sessions
+        (see :func:`agentnet.driving.common.update`); returns the sessions."""
+        return common.update(self, n_steps, session_pool)
 
     def _submit(self, slot: _Slot, n_steps: int) -> None:
         seq, slot.next_seq = slot.next_seq, slot.next_seq + 1
@@ -395,7 +392,7 @@ class RayEnvPool:
             return None
         except Exception as error:  # noqa: BLE001 - an error raised inside the collector
             raise RuntimeError(f"RayEnvPool: collector {slot.collector_id} raised while "
-                               f"{what}: {_describe(error)} (its traceback is in the "
+                               f"{what}: {describe_error(error)} (its traceback is in the "
                                f"exception's __cause__)") from error
         if request.seq < 0:  # replaced and set up: count the restart, ask for a batch (its
             self._new_life(slot, result["incarnation"])  # failures in a row go on until then)
@@ -462,7 +459,7 @@ class RayEnvPool:
         """``EnvPool.evaluate`` in this process, with the learner's agent: ``n_games`` greedy
         episodes on new environments (at most ``n_envs`` at a time)."""
         self._check_open()
-        from ..environment.gym import EnvPool
+        from ..driving.pool import EnvPool
 
         n = max(1, min(int(n_games), self.n_envs))
         with EnvPool(self.agent, self.env, n_envs=n, **self.env_pool_kwargs) as pool:
@@ -540,23 +537,6 @@ class RayEnvPool:
                 f"dropped={len(self.failures)})")
 
 
-def _warn(message: str) -> None:
-    """A RuntimeWarning pointing at the first caller outside this package."""
-    frame: Any = sys._getframe(1)
-    level = 2
-    while frame is not None and frame.f_code.co_filename.startswith(_HERE):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, RuntimeWarning, stacklevel=level)
-
-
-def _describe(error: BaseException) -> str:
-    """``Type: message`` of the exception a Ray task raised (``RayTaskError.cause``)."""
-    cause = getattr(error, "cause", None)
-    if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {cause}"
-    return f"{type(error).__name__}: {error}"
-
-
 def _lost_errors() -> tuple[type[BaseException], ...]:
     """Ray's errors for a result lost with its worker (as opposed to one the task raised)."""
     from ray import exceptions as e
@@ -566,11 +546,10 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
         "NodeDiedError", "LocalRayletDiedError") if hasattr(e, name))
 
 
-def _cpu_copy(agent: Any) -> Any:
+def _cpu_copy(agent: Agent) -> Agent:
     """The agent as the collectors get it: itself if on the CPU (Ray pickles a snapshot),
     else a CPU copy (so that a collector without a GPU can unpickle it)."""
-    device = getattr(agent, "device", torch.device("cpu"))
-    return agent if device.type == "cpu" else copy.deepcopy(agent).cpu()
+    return agent if agent.device.type == "cpu" else copy.deepcopy(agent).cpu()
 
 
 def _fingerprint(module: torch.nn.Module) -> Any:
@@ -581,3 +560,8 @@ def _fingerprint(module: torch.nn.Module) -> Any:
                      for name, t in module.state_dict(keep_vars=True).items())
     except AttributeError:  # no version counters: treat every call as a change
         return object()
+
+
+def _warn(message: str) -> None:
+    """A RuntimeWarning pointing at the first caller outside this package."""
+    warn_at_caller(message, _HERE)

@@ -1,13 +1,14 @@
-"""Measuring episodes: returns of finished episodes during training, and greedy evaluation."""
+"""Measuring episodes: the returns and lengths of episodes that finish in sessions.
+
+(Playing an agent for a measure, ``play_episodes``, drives an agent: it is in
+:mod:`agentnet.driving`.)"""
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
-from .base import BaseEnvironment
-
-__all__ = ["EpisodeTracker", "EpisodeStats", "play_episodes"]
+__all__ = ["EpisodeTracker", "EpisodeStats"]
 
 
 class EpisodeStats(NamedTuple):
@@ -78,22 +79,3 @@ class EpisodeTracker:
             self._alive = alive[:, t]
         return EpisodeStats(torch.cat(returns), torch.cat(lengths))
 
-
-def play_episodes(agent: Any, environment: BaseEnvironment, n_episodes: int,
-                  max_steps: int, **flags: Any) -> EpisodeStats:
-    """Play one episode in each of ``n_episodes`` rows, without gradient, and measure them.
-
-    Args:
-        agent: an :class:`agentnet.Agent`.
-        environment: an environment without ``autoreset`` (each row plays one episode).
-        n_episodes: rows to play. max_steps: ticks to play (at least the episodes' limit).
-        **flags: e.g. ``greedy=True`` for a greedy evaluation.
-    """
-    if environment.autoreset:
-        raise ValueError(f"play_episodes needs {type(environment).__name__} without autoreset: "
-                         f"each row must play exactly one episode")
-    with torch.no_grad():
-        sessions = agent.get_sessions(environment, session_length=max_steps,
-                                      batch_size=n_episodes, **flags)
-    alive = sessions.is_alive
-    return EpisodeStats((sessions.rewards * alive).sum(dim=1).float(), alive.sum(dim=1).float())

@@ -9,16 +9,31 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from ..layers.base import as_torch_dtype, format_shape
+from ..layers.base import Layer, as_torch_dtype, format_shape
+from ..records import Sessions, as_list
 from .sum_tree import SumTree
 
-__all__ = ["SessionBatchEnvironment", "SessionPoolEnvironment"]
+__all__ = ["SessionBatchEnvironment", "SessionPoolEnvironment", "RecordingAgent"]
 
 Spec = tuple[tuple[int, ...], torch.dtype]
+
+
+class RecordingAgent(Protocol):
+    """What a session pool reads of an agent to store its sessions (an
+    :class:`agentnet.Agent` has it): the layers whose values it records, and the device."""
+
+    @property
+    def observation_layers(self) -> Sequence[Layer]: ...
+    @property
+    def action_layers(self) -> Sequence[Layer]: ...
+    @property
+    def prev_state_layers(self) -> Sequence[Layer]: ...
+    @property
+    def device(self) -> torch.device: ...
 
 
 class SessionBatchEnvironment:
@@ -39,8 +54,8 @@ class SessionBatchEnvironment:
                  is_alive: torch.Tensor | None = None, is_truncated: torch.Tensor | None = None,
                  preceding_memories: Sequence[torch.Tensor] | None = None,
                  indices: torch.Tensor | None = None, weights: torch.Tensor | None = None):
-        self.observations = _as_list(observations)
-        self.actions = _as_list(actions)
+        self.observations = as_list(observations)
+        self.actions = as_list(actions)
         self.rewards = rewards
         batch, length = rewards.shape[:2]
         self.is_alive = (torch.ones(batch, length, dtype=torch.bool, device=rewards.device)
@@ -106,7 +121,7 @@ class SessionPoolEnvironment:
     (3, 8)
     """
 
-    def __init__(self, capacity: int, session_length: int, agent: Any = None,
+    def __init__(self, capacity: int, session_length: int, agent: RecordingAgent | None = None,
                  observation_specs: Sequence[Spec] | None = None,
                  action_specs: Sequence[Spec] | None = None,
                  memory_specs: Sequence[Spec] | None = None, device: Any = None,
@@ -229,8 +244,11 @@ class SessionPoolEnvironment:
                    is_truncated: torch.Tensor | None = None,
                    preceding_memories: Sequence[torch.Tensor] | None = None
                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if actions is None and hasattr(observations, "initial_agent_states"):
-            sessions = observations  # a Sessions from get_sessions
+        if isinstance(observations, Sessions):  # from get_sessions or a pool
+            sessions = observations
+            if actions is not None:
+                raise ValueError("append_sessions: give Sessions as the only argument, or "
+                                 "the fields one by one")
             observations, actions = sessions.observations, sessions.actions
             rewards, is_alive = sessions.rewards, sessions.is_alive
             is_truncated = sessions.is_truncated
@@ -242,7 +260,7 @@ class SessionPoolEnvironment:
         fields: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def add(name: str, storages: list[torch.Tensor], values: Any, per_tick: bool) -> None:
-            values = _as_list(values)
+            values = as_list(values)
             if len(values) != len(storages):
                 raise ValueError(f"append_sessions: {len(values)} {name} given, the pool "
                                  f"stores {len(storages)}")
@@ -472,10 +490,6 @@ class SessionPoolEnvironment:
 def _is_int(value: Any) -> bool:
     """Whether ``value`` is an integer (Python's or numpy's; not a bool)."""
     return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _as_list(values: Any) -> list[Any]:
-    return list(values) if isinstance(values, (list, tuple)) else [values]
 
 
 def _specs(specs: Sequence[Spec], what: str) -> list[Spec]:

@@ -1,17 +1,35 @@
 """agentnet's examples: each one readable file with a ``Config`` dataclass and
-``main(total_steps=..., seed=..., out_dir=..., resume=..., overwrite=...)``.
+``main(total_steps=None, verbose=True, out_dir=None, resume=False, overwrite=False,
+**overrides)``, which trains, evaluates and returns a dict of results:
+
+- ``total_steps`` replaces ``Config.total_steps`` (the budget); ``overrides`` set any other
+  ``Config`` field (:func:`make_config`);
+- with ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
+  (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint
+  (examples whose environments' states cannot be saved refuse it), ``overwrite=True``
+  replaces a run already there (a folder holding files is refused otherwise).
+
+What the examples share beyond that is in the library: :func:`make_config`,
+:class:`~agentnet.utils.RunDirectory` (the run folder: start or resume, save when due,
+Ctrl-C) and :class:`~agentnet.utils.LinearSchedule` (exploration and step-size schedules);
+each example's algorithm stays in its own file, top to bottom.
 
 :data:`EXAMPLES` is the only list of them: the command line imports nothing else by name,
 so a run folder's ``config.json`` cannot make it import a module of its choosing.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib
 import warnings
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["EXAMPLES", "load_example", "warn_if_budget_below_learning_starts"]
+__all__ = ["EXAMPLES", "load_example", "make_config", "warn_if_budget_below_learning_starts"]
+
+_Config = TypeVar("_Config")
 
 EXAMPLES = {
     "cartpole_a2c": "n-step advantage actor-critic on batched native CartPole",
@@ -54,3 +72,36 @@ def warn_if_budget_below_learning_starts(config: Any, name: str) -> None:
     if config.total_steps < config.learning_starts:
         warnings.warn(f"{name}: total_steps={config.total_steps:,} is below learning_starts="
                       f"{config.learning_starts:,}: the agent will not learn", stacklevel=3)
+
+
+def make_config(config_class: type[_Config], total_steps: int | None,
+                overrides: Mapping[str, Any]) -> _Config:
+    """An example's settings: ``config_class(**overrides)``, its ``total_steps`` replaced
+    by ``total_steps`` unless that is None (what every example's ``main`` does first).
+
+    A name that is not a field raises TypeError naming the example and the closest field:
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class Config:
+    ...     total_steps: int = 1_000
+    ...     learning_rate: float = 1e-3
+    >>> make_config(Config, 500, {"learning_rate": 3e-3})
+    Config(total_steps=500, learning_rate=0.003)
+    >>> make_config(Config, None, {"lerning_rate": 3e-3})
+    Traceback (most recent call last):
+    ...
+    TypeError: agentnet.examples: unknown setting 'lerning_rate' (did you mean \
+'learning_rate'? settings: learning_rate, total_steps)
+    """
+    fields = sorted(f.name for f in dataclasses.fields(config_class)  # type: ignore[arg-type]
+                    if f.init)
+    for name in overrides:
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TypeError(f"{config_class.__module__}: unknown setting {name!r} ({hint}"
+                            f"settings: {', '.join(fields)})")
+    if total_steps is not None:
+        overrides = {**overrides, "total_steps": total_steps}
+    return config_class(**overrides)

@@ -18,7 +18,6 @@ a CPU, where its test runs a few hundred steps)::
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import torch
 import agentnet
 from agentnet import layers as L
 from agentnet.environment.atari import make_atari
-from agentnet.examples import gym_cartpole_dqn
+from agentnet.examples import gym_cartpole_dqn, make_config
 from agentnet.memory import WindowAugmentation
 from agentnet.resolver import EpsilonGreedyResolver
 from agentnet.utils import RunDirectory
@@ -110,15 +109,13 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
          resume: bool = False, overwrite: bool = False,
          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
          **overrides) -> dict:
-    """Train, evaluate greedily, and return ``{"eval_mean_return", "log", "agent", "updates"}``.
+    """Train, evaluate greedily, and return ``{"eval_mean_return", "log", "agent", "updates"}``
+    (the arguments: :mod:`agentnet.examples`).
 
     With ``out_dir`` the run keeps its settings, curves, plot and the agent there (for
-    ``agentnet evaluate``; ``overwrite=True`` replaces a run already there); it cannot be
-    resumed (the games' states are not saved).
+    ``agentnet evaluate``); it cannot be resumed (the games' states are not saved).
     """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    config = make_config(Config, total_steps, overrides)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite, resumable=False)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" \
         else config.device

@@ -16,7 +16,6 @@ previous batch is detached). The trained agents are evaluated greedily on fresh 
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import cast
@@ -27,10 +26,11 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import BooleanReasoning, play_episodes
+from agentnet.examples import make_config
 from agentnet.learning import generic, qlearning
-from agentnet.memory import GRUCell
+from agentnet.memory import GRUCell, torch_init
 from agentnet.resolver import EpsilonGreedyResolver
-from agentnet.utils import RunDirectory
+from agentnet.utils import LinearSchedule, RunDirectory
 
 
 @dataclass
@@ -74,7 +74,8 @@ def build_agent(config: Config, n_attributes: int = 3) -> agentnet.Agent:
     memory: dict[L.Layer, L.Layer]
     if config.memory:
         prev_hidden = L.InputLayer((None, config.hidden), name="prev_gru")
-        hidden = GRUCell(prev_hidden, observation, name="gru")
+        hidden = GRUCell(prev_hidden, observation, weight_init=torch_init(config.hidden),
+                         name="gru")
         memory = {hidden: prev_hidden}
     else:
         hidden, memory = L.DenseLayer(observation, config.hidden, name="hidden"), {}
@@ -93,20 +94,21 @@ def train(config: Config, verbose: bool,
           run: RunDirectory | None = None) -> tuple[agentnet.Agent, TrainingLog]:
     """Train one agent (with or without memory, as ``config.memory`` says), saving it in
     ``run`` now and then if given."""
+    run = run if run is not None else RunDirectory.open(None, __name__, config)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
     env = make_env(config, config.n_sessions, config.seed)
     log = TrainingLog(config.total_steps, verbose=verbose)
     resolver = cast(EpsilonGreedyResolver, agent.action_layers[0])
+    epsilon = LinearSchedule(config.epsilon_start, config.epsilon_end,
+                             config.epsilon_decay_fraction * config.total_steps)
     length = config.max_steps + 1  # a whole episode and the dead tick that ends it
     steps_per_iteration = config.n_sessions * length
-    with run or contextlib.nullcontext():
+    with run:
         for step in range(0, config.total_steps, steps_per_iteration):
             # --- schedule (plumbing): exploration decays linearly ---
-            progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
-            resolver.epsilon.set_value(config.epsilon_start
-                                       + progress * (config.epsilon_end - config.epsilon_start))
+            resolver.epsilon.set_value(epsilon(step))
             # --- the algorithm: play whole episodes, then one n-step Q-learning step on them ---
             sessions = agent.get_sessions(env, length)
             elementwise = qlearning.get_elementwise_objective(
@@ -120,7 +122,7 @@ def train(config: Config, verbose: bool,
             returns = (sessions.rewards * sessions.is_alive).sum(dim=1).detach()
             log.record(step + steps_per_iteration, returns, loss=loss.item(),
                        epsilon=resolver.epsilon.get_value())
-            if run and run.due(step + steps_per_iteration, 50 * steps_per_iteration):
+            if run.due(step + steps_per_iteration, 50 * steps_per_iteration):
                 run.save(step + steps_per_iteration, agent, None, log)
     return agent, log
 
@@ -136,14 +138,12 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
          resume: bool = False, overwrite: bool = False, **overrides) -> dict:
     """Train the GRU agent (and, with ``compare``, the memoryless one); return
     ``{"eval_mean_return", "memoryless_eval_mean_return", "random_eval_mean_return", "log",
-    "agent"}`` (the comparisons are None without ``compare`` or without ``memory``).
+    "agent"}`` (the comparisons are None without ``compare`` or without ``memory``; the
+    arguments: :mod:`agentnet.examples`).
 
     With ``out_dir`` the agent, its settings, curves and plot are saved there while it
-    trains and at the end (``overwrite=True`` replaces a run already there); it cannot be
-    resumed (the checkpoint keeps only the agent)."""
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    trains and at the end; it cannot be resumed (the checkpoint keeps only the agent)."""
+    config = make_config(Config, total_steps, overrides)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite, resumable=False)
     agent, log = train(config, verbose, run)
     returns = evaluate(agent, config, greedy=True)

@@ -16,8 +16,6 @@ after 35k-75k steps).
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,7 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import CartPole, EpisodeTracker, play_episodes
+from agentnet.examples import make_config
 from agentnet.learning import a2c, generic
 from agentnet.resolver import ProbabilisticResolver
 from agentnet.utils import RunDirectory
@@ -99,19 +98,14 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
          resume: bool = False, overwrite: bool = False,
          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
          **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
+    :mod:`agentnet.examples`).
 
-    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
-    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint,
-    ``overwrite=True`` replaces a run already there (a folder holding files is refused
-    otherwise).
     ``on_progress(step, agent)``, if given, is called after every iteration (``step``:
     environment steps so far); returning True stops training early (e.g. a benchmark
     evaluating the agent every few thousand steps).
     """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    config = make_config(Config, total_steps, overrides)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     probabilities, value = agent.policy_layers
@@ -121,13 +115,11 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     env = CartPole(batch_size=config.n_sessions, seed=config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
-    step, sessions = 0, None
-    if run and resume:
-        step, carry = run.load(agent, optimizer, log, {"episodes": episodes},
-                               batch_size=config.n_sessions)
-        sessions = carry["sessions"]
+    step, carry = run.start(agent, optimizer, log, {"episodes": episodes},
+                            batch_size=config.n_sessions)
+    sessions = carry.get("sessions")  # None: a new run, new episodes
     steps_per_iteration = config.n_sessions * config.session_length
-    with run or contextlib.nullcontext():
+    with run:
         while step < config.total_steps:
             # --- the algorithm: play on, then one actor-critic step on what was played ---
             sessions = agent.get_sessions(env, config.session_length, continue_from=sessions)
@@ -139,7 +131,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             step += steps_per_iteration
             log.record(step, finished.returns, loss=loss.item())
-            if run and run.due(step, 50 * steps_per_iteration):
+            if run.due(step, 50 * steps_per_iteration):
                 run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                        "episodes": episodes.state_dict()})
             if on_progress is not None and on_progress(step, agent):

@@ -9,8 +9,6 @@ trained agent is evaluated greedily on 100 fresh episodes.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from dataclasses import dataclass
 from typing import cast
 
@@ -20,9 +18,10 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import CartPole, EpisodeTracker, play_episodes
+from agentnet.examples import make_config
 from agentnet.learning import generic, qlearning
 from agentnet.resolver import EpsilonGreedyResolver
-from agentnet.utils import RunDirectory
+from agentnet.utils import LinearSchedule, RunDirectory
 
 #: the Gymnasium environment this native one matches (for ``agentnet evaluate``)
 GYMNASIUM_ID = "CartPole-v1"
@@ -68,37 +67,29 @@ def build_agent(config: Config) -> agentnet.Agent:
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
          resume: bool = False, overwrite: bool = False, **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
-
-    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
-    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint,
-    ``overwrite=True`` replaces a run already there (a folder holding files is refused
-    otherwise).
-    """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
+    :mod:`agentnet.examples`)."""
+    config = make_config(Config, total_steps, overrides)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
     env = CartPole(batch_size=config.n_sessions, seed=config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     resolver = cast(EpsilonGreedyResolver, agent.action_layers[0])  # from build_agent
+    epsilon = LinearSchedule(config.epsilon_start, config.epsilon_end,
+                             config.epsilon_decay_fraction * config.total_steps)
+    lr_factor = LinearSchedule(1.0, 0.0, config.total_steps)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
-    step, sessions = 0, None
-    if run and resume:
-        step, carry = run.load(agent, optimizer, log, {"episodes": episodes},
-                               batch_size=config.n_sessions)
-        sessions = carry["sessions"]
+    step, carry = run.start(agent, optimizer, log, {"episodes": episodes},
+                            batch_size=config.n_sessions)
+    sessions = carry.get("sessions")  # None: a new run, new episodes
     steps_per_iteration = config.n_sessions * config.session_length
-    with run or contextlib.nullcontext():
+    with run:
         while step < config.total_steps:
             # --- schedules (plumbing): exploration decays, then the step size anneals ---
-            progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
-            resolver.epsilon.set_value(config.epsilon_start
-                                       + progress * (config.epsilon_end - config.epsilon_start))
+            resolver.epsilon.set_value(epsilon(step))
             for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * (1 - step / config.total_steps)
+                group["lr"] = config.learning_rate * lr_factor(step)
             # --- the algorithm: play on, then one n-step Q-learning step on what was played ---
             sessions = agent.get_sessions(env, config.session_length, continue_from=sessions)
             elementwise = qlearning.get_elementwise_objective(
@@ -114,7 +105,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             step += steps_per_iteration
             log.record(step, finished.returns, loss=loss.item(),
                        epsilon=resolver.epsilon.get_value())
-            if run and run.due(step, 50 * steps_per_iteration):
+            if run.due(step, 50 * steps_per_iteration):
                 run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                        "episodes": episodes.state_dict()})
     evaluation = play_episodes(agent, CartPole(batch_size=config.eval_episodes,

@@ -10,8 +10,6 @@ on 100 fresh episodes.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,9 +19,10 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import CartPole, EpisodeTracker, play_episodes
+from agentnet.examples import make_config
 from agentnet.learning import generic, ppo
 from agentnet.resolver import ProbabilisticResolver
-from agentnet.utils import RunDirectory
+from agentnet.utils import LinearSchedule, RunDirectory
 
 #: the Gymnasium environment this native one matches (for ``agentnet evaluate``)
 GYMNASIUM_ID = "CartPole-v1"
@@ -100,36 +99,30 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
          resume: bool = False, overwrite: bool = False,
          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
          **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
+    :mod:`agentnet.examples`).
 
-    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
-    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint,
-    ``overwrite=True`` replaces a run already there (a folder holding files is refused
-    otherwise).
     ``on_progress(step, agent)``, if given, is called after every rollout and its updates
     (``step``: environment steps so far); returning True stops training early.
     """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    config = make_config(Config, total_steps, overrides)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
     env = CartPole(batch_size=config.n_sessions, seed=config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
+    lr_factor = LinearSchedule(1.0, 0.0, config.total_steps)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
-    step, sessions = 0, None
-    if run and resume:
-        step, carry = run.load(agent, optimizer, log, {"episodes": episodes},
-                               batch_size=config.n_sessions)
-        sessions = carry["sessions"]
+    step, carry = run.start(agent, optimizer, log, {"episodes": episodes},
+                            batch_size=config.n_sessions)
+    sessions = carry.get("sessions")  # None: a new run, new episodes
     steps_per_rollout = config.n_sessions * config.session_length
     rows_per_minibatch = max(1, config.n_sessions // config.n_minibatches)
-    with run or contextlib.nullcontext():
+    with run:
         while step < config.total_steps:
             # --- schedule (plumbing): the step size anneals linearly ---
             for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * (1 - step / config.total_steps)
+                group["lr"] = config.learning_rate * lr_factor(step)
 
             # --- the algorithm, 1: play a rollout with the current policy, no gradient ---
             with torch.no_grad():
@@ -172,7 +165,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             step += steps_per_rollout
             log.record(step, finished.returns, loss=loss.item())
-            if run and run.due(step, 10 * steps_per_rollout):
+            if run.due(step, 10 * steps_per_rollout):
                 run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                        "episodes": episodes.state_dict()})
             if on_progress is not None and on_progress(step, agent):

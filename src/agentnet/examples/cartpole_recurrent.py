@@ -12,8 +12,6 @@ ticks. Evaluated greedily on 100 fresh episodes.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +22,11 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import CartPole, EpisodeTracker, MaskedObservations, play_episodes
+from agentnet.examples import make_config
 from agentnet.examples.cartpole_a2c import actor_critic_loss
 from agentnet.memory import GRUCell
 from agentnet.resolver import ProbabilisticResolver
-from agentnet.utils import RunDirectory
+from agentnet.utils import LinearSchedule, RunDirectory
 
 #: the observation components shown: x and theta (the velocities x_dot, theta_dot are hidden)
 KEEP = (0, 2)
@@ -126,33 +125,25 @@ def build_agent(config: Config) -> agentnet.Agent:
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
          resume: bool = False, overwrite: bool = False, **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
-
-    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
-    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint,
-    ``overwrite=True`` replaces a run already there (a folder holding files is refused
-    otherwise).
-    """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
+    :mod:`agentnet.examples`)."""
+    config = make_config(Config, total_steps, overrides)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate)
     env = make_env(config.n_sessions, config.seed, autoreset=True)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
+    lr_factor = LinearSchedule(1.0, 0.0, config.total_steps)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
-    step, sessions = 0, None
-    if run and resume:
-        step, carry = run.load(agent, optimizer, log, {"episodes": episodes},
-                               batch_size=config.n_sessions)
-        sessions = carry["sessions"]
+    step, carry = run.start(agent, optimizer, log, {"episodes": episodes},
+                            batch_size=config.n_sessions)
+    sessions = carry.get("sessions")  # None: a new run, new episodes (memory at zeros)
     steps_per_iteration = config.n_sessions * config.session_length
-    with run or contextlib.nullcontext():
+    with run:
         while step < config.total_steps:
             # --- schedule (plumbing): the step size anneals linearly ---
             for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * (1 - step / config.total_steps)
+                group["lr"] = config.learning_rate * lr_factor(step)
             # --- the algorithm: play on (memory carried over), then one actor-critic step ---
             sessions = agent.get_sessions(env, config.session_length, continue_from=sessions)
             loss = actor_critic_loss(sessions, config)  # the same A2C loss as cartpole_a2c's
@@ -163,7 +154,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             step += steps_per_iteration
             log.record(step, finished.returns, loss=loss.item())
-            if run and run.due(step, 50 * steps_per_iteration):
+            if run.due(step, 50 * steps_per_iteration):
                 run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                        "episodes": episodes.state_dict()})
     evaluation = play_episodes(agent, make_env(config.eval_episodes, config.seed + 1),

@@ -26,8 +26,6 @@ overlapping sessions, Polyak targets) lost seeds.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,13 +36,13 @@ import agentnet
 from agentnet import layers as L
 from agentnet.agent import Sessions
 from agentnet.display import TrainingLog
+from agentnet.driving import EnvPool
 from agentnet.environment import EpisodeTracker, SessionPoolEnvironment
-from agentnet.environment.gym import EnvPool
-from agentnet.examples import warn_if_budget_below_learning_starts
+from agentnet.examples import make_config, warn_if_budget_below_learning_starts
 from agentnet.learning import generic, qlearning
 from agentnet.resolver import EpsilonGreedyResolver
 from agentnet.target_network import TargetNetwork
-from agentnet.utils import RunDirectory
+from agentnet.utils import LinearSchedule, RunDirectory
 
 #: the Gymnasium environment trained and evaluated on (for ``agentnet evaluate``)
 GYMNASIUM_ID = "CartPole-v1"
@@ -136,18 +134,16 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
          resume: bool = False, overwrite: bool = False,
          on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
          **overrides) -> dict:
-    """Train, evaluate on Gymnasium, and return ``{"eval_mean_return", "log", "agent"}``.
+    """Train, evaluate on Gymnasium, and return ``{"eval_mean_return", "log", "agent",
+    "updates"}`` (the arguments: :mod:`agentnet.examples`).
 
     With ``out_dir`` the run keeps its settings, curves, plot and the agent there (for
-    ``agentnet evaluate``; ``overwrite=True`` replaces a run already there); it cannot be
-    resumed (Gymnasium environments' states are not saved). ``on_progress(step, agent)``, if
-    given, is called after every collection and its updates (``step``: environment steps so
-    far); returning True stops training early (e.g. a benchmark evaluating the agent every
-    few thousand steps).
+    ``agentnet evaluate``); it cannot be resumed (Gymnasium environments' states are not
+    saved). ``on_progress(step, agent)``, if given, is called after every collection and its
+    updates (``step``: environment steps so far); returning True stops training early (e.g.
+    a benchmark evaluating the agent every few thousand steps).
     """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    config = make_config(Config, total_steps, overrides)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite, resumable=False)
     torch.manual_seed(config.seed)
     return train(build_agent(config), GYMNASIUM_ID, config, GYMNASIUM_ID, verbose, run,
@@ -159,24 +155,26 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
           on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None) -> dict:
     """The DQN loop for any Q-value agent (on its device) and Gymnasium environment (an id or
     a factory; ``name`` for the report): play into the replay pool, learn from replayed
-    sessions, copy the agent into the target network now and then."""
+    sessions, copy the agent into the target network now and then; save in ``run`` if given
+    (a run kept nowhere otherwise)."""
+    run = run if run is not None else RunDirectory.open(None, name, config)
     target = TargetNetwork(agent.policy_layers[0])
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, fused=True)
     resolver = cast(EpsilonGreedyResolver, agent.action_layers[0])  # one with an epsilon
+    epsilon = LinearSchedule(config.epsilon_start, config.epsilon_end,
+                             config.epsilon_decay_fraction * config.total_steps)
+    learning_rate = LinearSchedule(config.learning_rate, config.learning_rate_end,
+                                   config.total_steps)
     replay = SessionPoolEnvironment(config.pool_capacity, config.session_length, agent=agent)
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     updates, step, loss = 0, 0, torch.tensor(float("nan"))
     warn_if_budget_below_learning_starts(config, name)
-    with EnvPool(agent, env, n_envs=config.n_envs, seed=config.seed) as envs, \
-            run or contextlib.nullcontext():
+    with EnvPool(agent, env, n_envs=config.n_envs, seed=config.seed) as envs, run:
         while step < config.total_steps:
             # --- exploration and step-size schedules (plumbing) ---
-            progress = min(1.0, step / (config.epsilon_decay_fraction * config.total_steps))
-            resolver.epsilon.set_value(config.epsilon_start
-                                       + progress * (config.epsilon_end - config.epsilon_start))
+            resolver.epsilon.set_value(epsilon(step))
             for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate + step / config.total_steps * (
-                    config.learning_rate_end - config.learning_rate)
+                group["lr"] = learning_rate(step)
             # --- play: record the environments' sessions into the replay pool ---
             sessions = envs.update(config.session_length, replay)
             # environment steps: rows x ticks (a RayEnvPool's rows vary from call to call)
@@ -201,7 +199,7 @@ def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, n
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             log.record(step, finished.returns, loss=loss.item(),
                        epsilon=resolver.epsilon.get_value())
-            if run and run.due(step, config.save_every):
+            if run.due(step, config.save_every):
                 run.save(step, agent, optimizer, log)
             if on_progress is not None and on_progress(step, agent):
                 break

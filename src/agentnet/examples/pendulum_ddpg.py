@@ -12,8 +12,6 @@ Evaluated with the noise off (``deterministic=True``) on 100 fresh episodes.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +20,7 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import EpisodeTracker, Pendulum, SessionPoolEnvironment, play_episodes
-from agentnet.examples import warn_if_budget_below_learning_starts
+from agentnet.examples import make_config, warn_if_budget_below_learning_starts
 from agentnet.learning import dpg, generic
 from agentnet.target_network import TargetNetwork
 from agentnet.utils import RunDirectory, reapply
@@ -91,16 +89,9 @@ def build_agent(config: Config) -> agentnet.Agent:
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
          resume: bool = False, overwrite: bool = False, **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
-
-    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
-    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint,
-    ``overwrite=True`` replaces a run already there (a folder holding files is refused
-    otherwise).
-    """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
+    :mod:`agentnet.examples`)."""
+    config = make_config(Config, total_steps, overrides)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     (observation,), (torque,), (mu, qvalue) = (agent.observation_layers, agent.action_layers,
@@ -119,15 +110,13 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
     warn_if_budget_below_learning_starts(config, __name__)
-    step, sessions = 0, None
+    step, carry = run.start(agent, critic_optimizer, log, {
+        "episodes": episodes, "target": target, "actor_optimizer": actor_optimizer,
+        "pool": pool}, batch_size=config.n_sessions)
+    sessions = carry.get("sessions")  # None: a new run, new episodes
     critic_loss = actor_loss = torch.tensor(float("nan"))
-    if run and resume:
-        step, carry = run.load(agent, critic_optimizer, log, {
-            "episodes": episodes, "target": target, "actor_optimizer": actor_optimizer,
-            "pool": pool}, batch_size=config.n_sessions)
-        sessions = carry["sessions"]
     steps_per_iteration = config.n_sessions * config.session_length
-    with run or contextlib.nullcontext():
+    with run:
         while step < config.total_steps:
             # --- play on with exploration noise, and record what was played ---
             with torch.no_grad():
@@ -164,7 +153,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             log.record(step, finished.returns, critic_loss=critic_loss.item(),
                        actor_loss=actor_loss.item())
-            if run and run.due(step, 50 * steps_per_iteration):
+            if run.due(step, 50 * steps_per_iteration):
                 run.save(step, agent, critic_optimizer, log, {
                     "sessions": sessions.continuation(), "episodes": episodes.state_dict(),
                     "target": target.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),

@@ -12,8 +12,6 @@ Evaluated with the noise off (``deterministic=True``) on 100 fresh episodes.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +20,7 @@ import agentnet
 from agentnet import layers as L
 from agentnet.display import TrainingLog
 from agentnet.environment import EpisodeTracker, Pendulum, SessionPoolEnvironment, play_episodes
-from agentnet.examples import warn_if_budget_below_learning_starts
+from agentnet.examples import make_config, warn_if_budget_below_learning_starts
 from agentnet.learning import generic, qlearning_naf
 from agentnet.target_network import TargetNetwork
 from agentnet.utils import RunDirectory
@@ -76,9 +74,9 @@ def build_agent(config: Config) -> agentnet.Agent:
     # the best torque mu(s), squashed into [-2, 2] (a clip would stop its gradient)
     means = L.DenseLayer(hidden, 1, nonlinearity=lambda x: MAX_TORQUE * torch.tanh(x),
                          name="naf.means")
-    naf = qlearning_naf.build_NAF_controller(hidden, action_dimensions=1,
-                                             exploration=config.exploration, mean_layer=means,
-                                             action_low=-MAX_TORQUE, action_high=MAX_TORQUE)
+    naf = L.build_NAF_controller(hidden, action_dimensions=1,
+                                 exploration=config.exploration, mean_layer=means,
+                                 action_low=-MAX_TORQUE, action_high=MAX_TORQUE)
     return agentnet.Agent(observation, policy_estimators=[naf["action_qvalues"],
                                                           naf["state_value"]],
                           action_layers=naf["actions"])
@@ -86,16 +84,9 @@ def build_agent(config: Config) -> agentnet.Agent:
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
          resume: bool = False, overwrite: bool = False, **overrides) -> dict:
-    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}``.
-
-    With ``out_dir`` the run keeps its settings, curves, plot and a checkpoint there
-    (:class:`agentnet.utils.RunDirectory`); ``resume=True`` goes on from that checkpoint,
-    ``overwrite=True`` replaces a run already there (a folder holding files is refused
-    otherwise).
-    """
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
+    :mod:`agentnet.examples`)."""
+    config = make_config(Config, total_steps, overrides)
     torch.manual_seed(config.seed)
     agent = build_agent(config)
     target = TargetNetwork(agent.policy_layers[1])  # V(s), for the references
@@ -105,13 +96,12 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     episodes, log = EpisodeTracker(), TrainingLog(config.total_steps, verbose=verbose)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
     warn_if_budget_below_learning_starts(config, __name__)
-    step, sessions, loss = 0, None, torch.tensor(float("nan"))
-    if run and resume:
-        step, carry = run.load(agent, optimizer, log, {
-            "episodes": episodes, "target": target, "pool": pool}, batch_size=config.n_sessions)
-        sessions = carry["sessions"]
+    step, carry = run.start(agent, optimizer, log, {
+        "episodes": episodes, "target": target, "pool": pool}, batch_size=config.n_sessions)
+    sessions = carry.get("sessions")  # None: a new run, new episodes
+    loss = torch.tensor(float("nan"))
     steps_per_iteration = config.n_sessions * config.session_length
-    with run or contextlib.nullcontext():
+    with run:
         while step < config.total_steps:
             # --- play on with exploration noise, and record what was played ---
             with torch.no_grad():
@@ -137,7 +127,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             # --- bookkeeping ---
             finished = episodes.update(sessions.rewards, sessions.is_alive)
             log.record(step, finished.returns, loss=loss.item())
-            if run and run.due(step, 50 * steps_per_iteration):
+            if run.due(step, 50 * steps_per_iteration):
                 run.save(step, agent, optimizer, log, {"sessions": sessions.continuation(),
                                                        "episodes": episodes.state_dict(),
                                                        "target": target.state_dict(),

@@ -17,7 +17,6 @@ the training range and beyond it, against the same RNN without a stack.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import torch
 from agentnet import layers as L
 from agentnet.agent import Recurrence
 from agentnet.display import TrainingLog
+from agentnet.examples import make_config
 from agentnet.memory import RNNCell, StackAugmentation
 from agentnet.utils import RunDirectory
 
@@ -135,6 +135,7 @@ def accuracy_on_determined(characters: L.InputLayer, logits: L.Layer, config: Co
 def train(config: Config, verbose: bool, run: RunDirectory | None = None) -> dict:
     """Train one model (with or without the stack, as ``config.stack`` says; saved in ``run``
     now and then if given) and measure it."""
+    run = run if run is not None else RunDirectory.open(None, __name__, config)
     if config.stack and config.stack_depth < 2 * config.n_max:
         raise ValueError(f"stack_depth={config.stack_depth} cannot hold the longest strings "
                          f"evaluated (n up to {2 * config.n_max})")
@@ -146,7 +147,7 @@ def train(config: Config, verbose: bool, run: RunDirectory | None = None) -> dic
     n_updates = -(-config.total_steps // characters_per_step)  # at least the budget
     log = TrainingLog(config.total_steps, verbose=False)
     losses = []
-    with run or contextlib.nullcontext():
+    with run:
         for update in range(1, n_updates + 1):
             # --- the algorithm: predict every next character, cross-entropy ---
             sequences = make_sequences(config.batch_size, config.sequence_length, config.n_min,
@@ -165,7 +166,7 @@ def train(config: Config, verbose: bool, run: RunDirectory | None = None) -> dic
             if verbose and update % 250 == 0:
                 print(f"step {step:>9,} ({100 * update // n_updates:3d}%)  loss "
                       f"{sum(losses[-250:]) / 250:.3f}", flush=True)
-            if run and run.due(step, 50 * characters_per_step):
+            if run.due(step, 50 * characters_per_step):
                 run.save(step, recurrence, None, log)
     # --- evaluation: the determined characters, within the training range and beyond ---
     evaluation = torch.Generator().manual_seed(config.seed + 1)
@@ -184,14 +185,12 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     """Train (and, with ``compare``, train the same RNN without a stack); return
     ``{"accuracy_train_range", "accuracy_longer", "losses", "model", "no_stack"}``: the
     accuracies on the determined characters for n in ``[n_min, n_max]`` and in
-    ``[n_max + 1, 2 n_max]``; ``no_stack`` holds the baseline's dict (None without compare).
+    ``[n_max + 1, 2 n_max]``; ``no_stack`` holds the baseline's dict (None without compare;
+    the arguments: :mod:`agentnet.examples`, ``total_steps`` counting characters read).
 
     With ``out_dir`` the stack model, its settings, loss curve and plot are saved there while
-    it trains and at the end (``overwrite=True`` replaces a run already there); it cannot be
-    resumed (the checkpoint keeps only the model)."""
-    config = Config(**overrides)
-    if total_steps is not None:
-        config = dataclasses.replace(config, total_steps=total_steps)
+    it trains and at the end; it cannot be resumed (the checkpoint keeps only the model)."""
+    config = make_config(Config, total_steps, overrides)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite, resumable=False)
     result = train(config, verbose, run)
     result["no_stack"] = None

@@ -102,6 +102,14 @@ class Layer(nn.Module, metaclass=_LayerMeta):
         return self.input_layers[0].output_shape
 
     @property
+    def input_layer(self) -> Layer:
+        """The single incoming layer (Lasagne's attribute); see ``input_layers``."""
+        if len(self.input_layers) != 1:
+            raise AttributeError(f"{self.describe()} has {len(self.input_layers)} incoming "
+                                 f"layers, use input_layers")
+        return self.input_layers[0]
+
+    @property
     def has_multiple_outputs(self) -> bool:
         return isinstance(self.output_dtype, tuple)
 

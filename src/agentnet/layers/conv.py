@@ -53,6 +53,16 @@ class Conv2DLayer(Layer):
                            init_param(self, W, (int(num_filters), shape[1], *kernel), "W"))
         self.bias = init_param(self, b, (int(num_filters),), "b")
 
+    @property
+    def W(self) -> nn.Parameter:  # noqa: N802 - Lasagne's name
+        """``weight`` under Lasagne's name ``[num_filters, channels, height, width]``."""
+        return self.weight
+
+    @property
+    def b(self) -> nn.Parameter | None:
+        """``bias`` under Lasagne's name (None without a bias)."""
+        return cast("nn.Parameter | None", self.bias)
+
     def get_output_for(self, x: torch.Tensor, **flags: Any) -> torch.Tensor:
         return self.nonlinearity(F.conv2d(x, self.weight, self.bias, self.stride, self.pad))
 

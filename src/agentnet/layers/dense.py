@@ -81,6 +81,17 @@ class DenseLayer(Layer):
         self.weight = init_param(self, W, (self.num_units, int(np.prod(trailing))), "W")
         self.bias = init_param(self, b, (self.num_units,), "b")
 
+    @property
+    def W(self) -> nn.Parameter:  # noqa: N802 - Lasagne's name
+        """``weight`` under Lasagne's name (torch's layout ``[num_units, num_inputs]``,
+        the transpose of Lasagne's)."""
+        return cast(nn.Parameter, self.weight)
+
+    @property
+    def b(self) -> nn.Parameter | None:
+        """``bias`` under Lasagne's name (None without a bias)."""
+        return cast("nn.Parameter | None", self.bias)
+
     def get_output_for(self, x: torch.Tensor, **flags: Any) -> torch.Tensor:
         if x.dim() > self.num_leading_axes + 1:
             x = x.flatten(self.num_leading_axes)
@@ -93,7 +104,13 @@ class DenseLayer(Layer):
 class EmbeddingLayer(Layer):
     """A lookup table: int64 ids ``[B, ...]`` to float vectors ``[B, ..., output_size]``.
 
-    The table ``weight`` is ``[input_size, output_size]`` (torch's name and layout).
+    The table ``weight`` is ``[input_size, output_size]`` (torch's name and layout). Ids may
+    come as floats holding whole numbers (a default float ``InputLayer``, as in Lasagne
+    graphs): they are cast to int64.
+
+    >>> from agentnet.layers import InputLayer
+    >>> EmbeddingLayer(InputLayer((None,)), 3, 5).output_shape
+    (None, 5)
     """
 
     weight: nn.Parameter
@@ -106,7 +123,18 @@ class EmbeddingLayer(Layer):
         self.weight = cast(nn.Parameter,
                            init_param(self, W, (self.input_size, self.output_size), "W"))
 
+    @property
+    def W(self) -> nn.Parameter:  # noqa: N802 - Lasagne's name
+        """The table ``weight`` under Lasagne's name (the same layout)."""
+        return self.weight
+
     def get_output_for(self, ids: torch.Tensor, **flags: Any) -> torch.Tensor:
+        if ids.is_floating_point():  # a float input holding ids, as Lasagne took them
+            if (ids.device.type != "meta" and not torch.compiler.is_compiling()
+                    and bool((ids != ids.round()).any())):
+                raise ValueError(f"{self.describe()}: ids must be whole numbers, got a "
+                                 f"{ids.dtype} tensor with fractional values")
+            ids = ids.long()
         return F.embedding(ids, self.weight)
 
 

@@ -81,6 +81,24 @@ class BatchNormLayer(Layer):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
+    # Lasagne's names: beta and gamma are the shift and scale, mean and inv_std the running
+    # statistics (agentnet keeps the variance; inv_std is computed from it)
+    @property
+    def beta(self) -> nn.Parameter:
+        return self.bias
+
+    @property
+    def gamma(self) -> nn.Parameter:
+        return self.weight
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.running_mean
+
+    @property
+    def inv_std(self) -> torch.Tensor:
+        return (self.running_var + self.epsilon).rsqrt()
+
     def get_output_for(self, x: torch.Tensor, deterministic: bool = False,
                        **flags: Any) -> torch.Tensor:
         training = not deterministic and x.device.type != "meta"

@@ -5,17 +5,18 @@ The agent outputs action probabilities (or log-probabilities) and state values.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
 
+from ._episodes import EpisodeEnds
 from .checks import check_tensor
 from .generic import (
-    as_log_policy,
+    _n_step_reference,
+    _taken_log_policy,
     get_loss_mask,
-    get_n_step_value_reference,
     get_policy_entropy,
-    get_values_for_actions,
 )
 from .losses import squared_error
 
@@ -28,16 +29,16 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
                               state_values_target: torch.Tensor | None = None,
                               n_steps: int | None = 1, n_steps_advantage: Any = "same",
                               gamma_or_gammas: Any = 0.99, crop_last: bool = True,
-                              state_values_target_after_end: torch.Tensor | None = None,
-                              state_values_after_end: torch.Tensor | None = None,
-                              force_end_at_last_tick: bool = False,
-                              is_truncated: torch.Tensor | None = None,
+                              state_values_target_after_end: Any = None,
+                              state_values_after_end: Any = None,
                               consider_value_reference_constant: bool = True,
-                              consider_predicted_value_constant: bool = True,
-                              entropy_regularization: float = 0.0,
+                              force_end_at_last_tick: bool = False,
                               return_separate: bool = False,
                               treat_policy_as_logpolicy: bool = False,
-                              loss_function: Callable[..., torch.Tensor] = squared_error,
+                              loss_function: Callable[..., torch.Tensor] = squared_error, *,
+                              is_truncated: torch.Tensor | None = None,
+                              consider_predicted_value_constant: bool = True,
+                              entropy_regularization: float = 0.0,
                               ) -> Any:
     """Actor and critic losses per tick::
 
@@ -47,8 +48,10 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
 
     Args:
         policy: float ``[B, T, A]`` probabilities (or log-probabilities with
-            ``treat_policy_as_logpolicy``, e.g. ``log_softmax`` of logits).
-        state_values: float ``[B, T]``, the critic. actions: int64 ``[B, T]``.
+            ``treat_policy_as_logpolicy``, e.g. ``log_softmax`` of logits); or ``[B, T]``,
+            those of the actions taken (as the original allowed; no entropy bonus then).
+        state_values: float ``[B, T]`` (or ``[B, T, 1]``), the critic.
+        actions: int64 ``[B, T]``.
         rewards, is_alive, gamma_or_gammas, crop_last, is_truncated: as in
             :func:`agentnet.learning.generic.get_n_step_value_reference`.
         state_values_target: values the critic's reference bootstraps from (e.g. a target
@@ -63,6 +66,10 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
         return_separate: return ``(actor, critic)`` instead of their sum.
         loss_function: the critic's ``loss(reference, predicted)``.
 
+    Positional arguments come in the original AgentNet's order; ``is_truncated``,
+    ``consider_predicted_value_constant`` and ``entropy_regularization`` (agentnet's
+    additions) are keyword-only.
+
     Returns:
         float ``[B, T]`` (or two), 0 at dead ticks and, with ``crop_last``, the last tick.
 
@@ -71,31 +78,44 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
     ...                           torch.ones(1, 3), gamma_or_gammas=1.0)
     tensor([[1.6931, 1.6931, 0.0000]])
     """
-    log_policy = as_log_policy(policy, treat_policy_as_logpolicy)
-    check_tensor("rewards", rewards, 2, like=log_policy, floating=True)
-    check_tensor("state_values", state_values, 2, like=log_policy, floating=True)
+    log_policy, taken_log_policy = _taken_log_policy(policy, actions, treat_policy_as_logpolicy)
+    check_tensor("rewards", rewards, 2, like=taken_log_policy, floating=True)
+    state_values = _as_values("state_values", state_values)
+    check_tensor("state_values", state_values, 2, like=taken_log_policy, floating=True)
     target = state_values if state_values_target is None else check_tensor(
-        "state_values_target", state_values_target, 2, like=state_values)
+        "state_values_target", _as_values("state_values_target", state_values_target), 2,
+        like=state_values)
     if n_steps_advantage == "same":
         n_steps_advantage = n_steps
-    references = {}
-    for key, values, steps, after in (
-            ("critic", target, n_steps, state_values_target_after_end),
-            ("actor", state_values, n_steps_advantage, state_values_after_end)):
-        references[key] = get_n_step_value_reference(
-            values, rewards, is_alive, steps, gamma_or_gammas, crop_last, after,
-            force_end_at_last_tick, is_truncated)
-    critic_reference = references["critic"]
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       end_at_tmax=force_end_at_last_tick, is_truncated=is_truncated)
+    critic_reference = _n_step_reference(
+        target, rewards, replace(ends, state_values_after_end=state_values_target_after_end),
+        n_steps)
+    actor_reference = _n_step_reference(
+        state_values, rewards, replace(ends, state_values_after_end=state_values_after_end),
+        n_steps_advantage)
     if consider_value_reference_constant:
         critic_reference = critic_reference.detach()
     baseline = state_values.detach() if consider_predicted_value_constant else state_values
-    advantage = references["actor"].detach() - baseline
+    advantage = actor_reference.detach() - baseline
 
-    mask = get_loss_mask(is_alive, rewards, crop_last and not force_end_at_last_tick)
+    mask = get_loss_mask(ends.is_alive, rewards, ends.cropped)
     zero = torch.zeros_like(rewards)
-    actor = -get_values_for_actions(log_policy, actions) * advantage
+    actor = -taken_log_policy * advantage
     if entropy_regularization:
+        if log_policy is None:
+            raise ValueError("entropy_regularization needs the policy over all actions "
+                             "[batch, time, n_actions], got the actions taken's [batch, time]")
         actor = actor - entropy_regularization * get_policy_entropy(log_policy)
     actor = torch.where(mask, actor, zero)
     critic = torch.where(mask, loss_function(critic_reference, state_values), zero)
     return (actor, critic) if return_separate else actor + critic
+
+
+def _as_values(name: str, values: Any) -> Any:
+    """State values ``[B, T]`` from ``[B, T, 1]`` (a one-unit head, as the original
+    accepted); anything else unchanged (checked by the caller)."""
+    if isinstance(values, torch.Tensor) and values.dim() == 3 and values.shape[-1] == 1:
+        return values[..., 0]
+    return values

@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from ._episodes import EpisodeEnds
 from .checks import check_tensor
-from .generic import get_elementwise_td_objective, get_loss_mask
+from .generic import _td_objective, get_loss_mask
 from .losses import squared_error
 
 __all__ = ["get_elementwise_objective_critic", "get_elementwise_objective_actor"]
@@ -21,16 +22,20 @@ def get_elementwise_objective_critic(action_qvalues: torch.Tensor, state_values:
                                      rewards: torch.Tensor, is_alive: Any = None,
                                      n_steps: int | None = 1, gamma_or_gammas: Any = 0.99,
                                      crop_last: bool = True,
-                                     state_values_after_end: torch.Tensor | None = None,
+                                     state_values_after_end: Any = None,
                                      force_end_at_last_tick: bool = False,
-                                     is_truncated: torch.Tensor | None = None,
                                      consider_reference_constant: bool = True,
                                      return_reference: bool = False,
-                                     loss_function: Callable[..., torch.Tensor] = squared_error
-                                     ) -> Any:
+                                     loss_function: Callable[..., torch.Tensor] = squared_error,
+                                     scan_dependencies: Any = (), scan_strict: bool = True, *,
+                                     is_truncated: torch.Tensor | None = None,
+                                     ) -> torch.Tensor:
     """``loss_function(Qref(t), Q(s_t, a_t))`` with ``Qref`` the n-step reference of
     ``state_values`` = Q(s, mu(s)), float ``[B, T]`` each; see
-    :func:`agentnet.learning.generic.get_elementwise_td_objective`.
+    :func:`agentnet.learning.generic.get_elementwise_td_objective` (``return_reference``:
+    the reference instead of the loss). Positional arguments come in the original AgentNet's
+    order; its ``scan_dependencies`` and ``scan_strict`` (Theano's scan) are accepted and
+    ignored; ``is_truncated`` is keyword-only.
 
     >>> get_elementwise_objective_critic(torch.zeros(1, 3), torch.ones(1, 3), torch.ones(1, 3),
     ...                                  gamma_or_gammas=0.5)
@@ -38,10 +43,12 @@ def get_elementwise_objective_critic(action_qvalues: torch.Tensor, state_values:
     """
     check_tensor("action_qvalues", action_qvalues, 2, floating=True)
     check_tensor("rewards", rewards, 2, like=action_qvalues, floating=True)
-    return get_elementwise_td_objective(
-        action_qvalues, state_values, rewards, is_alive, n_steps, gamma_or_gammas, crop_last,
-        state_values_after_end, force_end_at_last_tick, is_truncated,
-        consider_reference_constant, return_reference, loss_function)
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end,
+                       end_at_tmax=force_end_at_last_tick, is_truncated=is_truncated)
+    return _td_objective(action_qvalues, state_values, rewards, ends, n_steps=n_steps,
+                         consider_reference_constant=consider_reference_constant,
+                         return_reference=return_reference, loss_function=loss_function)
 
 
 def get_elementwise_objective_actor(policy_qvalues: torch.Tensor, is_alive: Any = None,

@@ -15,14 +15,19 @@ Rewards and values that no reference reads (rewards at dead ticks, values at dea
 are no truncated episode's final state) may hold anything, NaN included. The rest must be
 finite: a NaN or infinite one may reach references near it that do not read it (the n-step
 windows weigh terms by zeros rather than leaving them out).
+
+Every backward recursion here and in ``vtrace`` and ``retrace`` is one private scan
+(``agentnet.learning._episodes.backward_scan``): the whole-session return is the
+lambda-return with lambda = 1, and GAE is the lambda-return minus V.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ._episodes import EpisodeEnds, Ticks, as_mask, get_ticks, lambda_returns, uncrop
 from .checks import as_gammas, check_actions, check_tensor
 from .losses import squared_error
 
@@ -34,72 +39,11 @@ __all__ = [
 ]
 
 
-class Ticks(NamedTuple):
-    """Per-tick quantities every reference is built from, all ``[B, L]`` where ``L`` is the
-    number of ticks that get a reference (``T - 1`` with ``crop_last``, else ``T``).
-
-    ``rewards`` r_t, ``gammas`` gamma_t, ``alive`` (tick t is a transition), ``goes_on`` (the
-    episode and the row go on after t: a return may continue into t+1) and ``next_values``
-    (the value after t if it is a bootstrap target, else 0: V_{t+1} if the episode goes on
-    or was truncated, 0 after a termination). ``cropped_value`` is what a reference holds at
-    a cropped last tick (``V(T-1)``, 0 if that tick is dead), None without cropping.
-    """
-
-    rewards: torch.Tensor
-    gammas: torch.Tensor
-    alive: torch.Tensor
-    goes_on: torch.Tensor
-    next_values: torch.Tensor
-    cropped_value: torch.Tensor | None
-
-
-def get_ticks(state_values: torch.Tensor, rewards: torch.Tensor, is_alive: Any = None,
-              gamma_or_gammas: Any = 0.99, crop_last: bool = True,
-              state_values_after_end: torch.Tensor | None = None, end_at_tmax: bool = False,
-              is_truncated: torch.Tensor | None = None) -> Ticks:
-    """Check the sessions' shapes and compute :class:`Ticks` (see the module's docstring)."""
-    rewards = check_tensor("rewards", rewards, 2, floating=True)
-    values = check_tensor("state_values", state_values, 2, like=rewards)
-    alive = _as_mask("is_alive", is_alive, rewards, default=True)
-    truncated = _as_mask("is_truncated", is_truncated, rewards, default=False)
-    gammas = as_gammas(gamma_or_gammas, rewards)
-    values = values.to(rewards.dtype)
-    cropped_value = None
-    if crop_last and not end_at_tmax:
-        if rewards.shape[1] < 2:
-            raise ValueError("crop_last needs sessions of at least 2 ticks, got "
-                             f"{rewards.shape[1]}")
-        if state_values_after_end is not None:
-            raise ValueError("state_values_after_end is used only with crop_last=False (with "
-                             "crop_last the last tick's value is the bootstrap)")
-        cropped_value = torch.where(alive[:, -1], values[:, -1], 0.0)
-        next_values, alive_next = values[:, 1:], alive[:, 1:]
-        rewards, alive, truncated, gammas = (x[:, :-1] for x in (rewards, alive, truncated,
-                                                                 gammas))
-    else:
-        value_after = torch.zeros_like(values[:, 0])
-        if state_values_after_end is not None:
-            value_after = check_tensor("state_values_after_end", state_values_after_end, 1,
-                                       what="[batch]")
-            if value_after.shape[0] != rewards.shape[0]:
-                raise ValueError(f"state_values_after_end must be [batch] with batch = "
-                                 f"{rewards.shape[0]}, got shape {tuple(value_after.shape)}")
-            value_after = value_after.to(values.dtype)
-        next_values = torch.cat([values[:, 1:], value_after[:, None]], dim=1)
-        alive_next = torch.cat([alive[:, 1:], torch.full_like(alive[:, :1], not end_at_tmax)],
-                               dim=1)
-    bootstrap = alive & (alive_next | truncated)
-    goes_on = alive & alive_next
-    goes_on[:, -1] = False  # the row ends: returns close at its last tick
-    return Ticks(rewards, gammas, alive, goes_on,
-                 torch.where(bootstrap, next_values, 0.0), cropped_value)
-
-
 def get_n_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor,
                                is_alive: Any = None, n_steps: int | None = None,
                                gamma_or_gammas: Any = 0.99, crop_last: bool = True,
                                state_values_after_end: torch.Tensor | None = None,
-                               end_at_tmax: bool = False,
+                               end_at_tmax: bool = False, force_n_step: bool = False, *,
                                is_truncated: torch.Tensor | None = None) -> torch.Tensor:
     """n-step references for state values: each tick sums its next n rewards and bootstraps
     from the value n ticks later, stopping at episode ends::
@@ -117,6 +61,8 @@ def get_n_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor
         gamma_or_gammas: a number, ``[B]`` or ``[B, T]`` (discount applied after tick t).
         crop_last, state_values_after_end, end_at_tmax: how the row's last tick is treated
             (see the module's docstring). is_truncated: bool ``[B, T]``, time-limit ends.
+        force_n_step: accepted for the original AgentNet's calls and ignored (it chose
+            between two equal computations of n = 1).
 
     Returns:
         float ``[B, T]``; 0 at dead ticks; with ``crop_last`` (and not ``end_at_tmax``) an
@@ -126,16 +72,28 @@ def get_n_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor
     >>> get_n_step_value_reference(v, r, n_steps=2, gamma_or_gammas=0.5, crop_last=False)
     tensor([[2.2500, 4.0000, 4.0000]])
     """
-    ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
-                      state_values_after_end, end_at_tmax, is_truncated)
-    length = ticks.rewards.shape[1]
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    return _n_step_reference(state_values, rewards, ends, n_steps)
+
+
+def _n_step_reference(state_values: torch.Tensor, rewards: torch.Tensor, ends: EpisodeEnds,
+                      n_steps: int | None) -> torch.Tensor:
+    """:func:`get_n_step_value_reference` with its episode ends as one record."""
+    ticks = get_ticks(state_values, rewards, ends)
+    return uncrop(_n_step_returns(ticks, n_steps), ticks, state_values[:, -1])
+
+
+def _n_step_returns(ticks: Ticks, n_steps: int | None) -> torch.Tensor:
+    """The n-step references of the ticks that get one, float ``[B, L]``: the discounted
+    return (the lambda-return with lambda = 1) when the window spans the row, else the
+    sliding window."""
     if n_steps is not None and n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer or None, got {n_steps}")
-    if n_steps is None or n_steps >= length:
-        reference = _discounted_returns(ticks)
-    else:
-        reference = _windowed_returns(ticks, n_steps)
-    return _uncrop(reference, ticks)
+    if n_steps is None or n_steps >= ticks.rewards.shape[1]:
+        return lambda_returns(ticks, 1.0)
+    return _windowed_returns(ticks, n_steps)
 
 
 def get_1_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor,
@@ -150,10 +108,12 @@ def get_1_step_value_reference(state_values: torch.Tensor, rewards: torch.Tensor
     ...                            gamma_or_gammas=0.5)
     tensor([[2.0000, 2.5000, 3.0000]])
     """
-    ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
-                      state_values_after_end, end_at_tmax, is_truncated)
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    ticks = get_ticks(state_values, rewards, ends)
     reference = torch.where(ticks.alive, ticks.rewards + ticks.gammas * ticks.next_values, 0.0)
-    return _uncrop(reference, ticks)
+    return uncrop(reference, ticks, state_values[:, -1])
 
 
 def get_lambda_returns(state_values: torch.Tensor, rewards: torch.Tensor, is_alive: Any = None,
@@ -174,19 +134,11 @@ def get_lambda_returns(state_values: torch.Tensor, rewards: torch.Tensor, is_ali
     ...                    lambda_=1.0, crop_last=False)
     tensor([[3., 2., 1.]])
     """
-    ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
-                      state_values_after_end, end_at_tmax, is_truncated)
-    lambdas = as_gammas(lambda_, rewards, "lambda_")[:, :ticks.rewards.shape[1]]
-    returns = torch.zeros_like(ticks.rewards)
-    following = torch.zeros_like(ticks.rewards[:, 0])
-    for t in reversed(range(ticks.rewards.shape[1])):
-        next_value = ticks.next_values[:, t]
-        blended = torch.where(ticks.goes_on[:, t],
-                              next_value + lambdas[:, t] * (following - next_value), next_value)
-        following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
-                                + ticks.gammas[:, t] * blended, 0.0)
-        returns[:, t] = following
-    return _uncrop(returns, ticks)
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    ticks, lambdas = _ticks_and_lambdas(state_values, rewards, ends, lambda_)
+    return uncrop(lambda_returns(ticks, lambdas), ticks, state_values[:, -1])
 
 
 def get_generalized_advantages(state_values: torch.Tensor, rewards: torch.Tensor,
@@ -202,39 +154,27 @@ def get_generalized_advantages(state_values: torch.Tensor, rewards: torch.Tensor
 
     ``V_next`` follows the episode-end contract (0 after a termination). Returns float
     ``[B, T]``, 0 at dead ticks and, with ``crop_last``, at the last tick. ``A + V`` is the
-    lambda-return. Shapes as :func:`get_lambda_returns`.
+    lambda-return, and that is how A is computed: ``G - V`` with G from
+    :func:`get_lambda_returns`. Shapes as :func:`get_lambda_returns`.
 
     >>> get_generalized_advantages(torch.zeros(1, 3), torch.ones(1, 3), gamma_or_gammas=1.0,
     ...                            lambda_=1.0, crop_last=False)
     tensor([[3., 2., 1.]])
     """
-    ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
-                      state_values_after_end, end_at_tmax, is_truncated)
-    lambdas = as_gammas(lambda_, rewards, "lambda_")[:, :ticks.rewards.shape[1]]
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    ticks, lambdas = _ticks_and_lambdas(state_values, rewards, ends, lambda_)
     values = state_values[:, :ticks.rewards.shape[1]].to(ticks.rewards.dtype)
-    deltas = ticks.rewards + ticks.gammas * ticks.next_values - values
-    advantages = torch.zeros_like(deltas)
-    following = torch.zeros_like(deltas[:, 0])
-    for t in reversed(range(deltas.shape[1])):
-        carried = torch.where(ticks.goes_on[:, t], ticks.gammas[:, t] * lambdas[:, t] * following,
-                              0.0)
-        following = torch.where(ticks.alive[:, t], deltas[:, t] + carried, 0.0)
-        advantages[:, t] = following
-    if advantages.shape[1] < state_values.shape[1]:
-        advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)
-    return advantages
+    advantages = torch.where(ticks.alive, lambda_returns(ticks, lambdas) - values, 0.0)
+    return uncrop(advantages, ticks, torch.zeros_like(advantages[:, 0]))
 
 
-def _discounted_returns(ticks: Ticks) -> torch.Tensor:
-    """The whole-session reference: one backward pass, one batched step per tick."""
-    returns = torch.zeros_like(ticks.rewards)
-    following = torch.zeros_like(ticks.rewards[:, 0])
-    for t in reversed(range(ticks.rewards.shape[1])):
-        after = torch.where(ticks.goes_on[:, t], following, ticks.next_values[:, t])
-        following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
-                                + ticks.gammas[:, t] * after, 0.0)
-        returns[:, t] = following
-    return returns
+def _ticks_and_lambdas(state_values: torch.Tensor, rewards: torch.Tensor, ends: EpisodeEnds,
+                       lambda_: Any) -> tuple[Ticks, torch.Tensor]:
+    """The ticks, and ``lambda_`` (a number, ``[B]`` or ``[B, T]``) as float ``[B, L]``."""
+    ticks = get_ticks(state_values, rewards, ends)
+    return ticks, as_gammas(lambda_, rewards, "lambda_")[:, :ticks.rewards.shape[1]]
 
 
 def _windowed_returns(ticks: Ticks, n_steps: int) -> torch.Tensor:
@@ -249,7 +189,8 @@ def _windowed_returns(ticks: Ticks, n_steps: int) -> torch.Tensor:
     rewards = torch.where(alive, rewards, 0.0)
     carried, bootstraps = gammas * goes, gammas * next_values
     if rewards.numel() * width <= _ALL_OFFSETS_AT_ONCE:
-        return torch.where(alive, _all_offsets(rewards, carried, goes, bootstraps, width), 0.0)
+        summed = _all_offsets(rewards, carried, goes, bootstraps, width=width)
+        return torch.where(alive, summed, 0.0)
     length = rewards.shape[1]
     reference = rewards.clone()  # offset 0: every alive tick's own reward ...
     reach = torch.ones_like(rewards)
@@ -269,7 +210,7 @@ _ALL_OFFSETS_AT_ONCE = 2 ** 17
 
 
 def _all_offsets(rewards: torch.Tensor, carried: torch.Tensor, goes: torch.Tensor,
-                 bootstraps: torch.Tensor, width: int) -> torch.Tensor:
+                 bootstraps: torch.Tensor, *, width: int) -> torch.Tensor:
     """The window's sum for every tick, from ``[n, B, L]`` copies of the four inputs shifted
     by each offset (zeros past the row's end)."""
     windows = F.pad(torch.stack([rewards, carried, goes, bootstraps]), (0, width - 1))
@@ -281,20 +222,6 @@ def _all_offsets(rewards: torch.Tensor, carried: torch.Tensor, goes: torch.Tenso
     closes[-1] = 1
     reach = torch.cat([torch.ones_like(carried[:1]), carried[:-1].cumprod(0)])
     return (reach * (reward + closes * bootstrap)).sum(0)
-
-
-def _uncrop(reference: torch.Tensor, ticks: Ticks) -> torch.Tensor:
-    """Append the cropped last tick's value (if the row was cropped)."""
-    if ticks.cropped_value is None:
-        return reference
-    return torch.cat([reference, ticks.cropped_value[:, None]], dim=1)
-
-
-def _as_mask(name: str, mask: Any, like: torch.Tensor, default: bool) -> torch.Tensor:
-    if mask is None:
-        return torch.full(like.shape, default, dtype=torch.bool, device=like.device)
-    mask = check_tensor(name, mask, 2, like=like)
-    return mask if mask.dtype == torch.bool else mask != 0
 
 
 def get_values_for_actions(values_for_all_actions: torch.Tensor,
@@ -321,7 +248,7 @@ def get_end_indicator(is_alive: torch.Tensor, force_end_at_t_max: bool = False) 
     >>> get_end_indicator(torch.tensor([[True, True, False, True]]))
     tensor([[False,  True, False, False]])
     """
-    alive = _as_mask("is_alive", is_alive, is_alive, default=True)
+    alive = as_mask("is_alive", is_alive, is_alive, default=True)
     after = torch.full_like(alive[:, :1], not force_end_at_t_max)
     return alive & ~torch.cat([alive[:, 1:], after], dim=1)
 
@@ -332,7 +259,7 @@ def get_mask_by_eos(is_eos: torch.Tensor) -> torch.Tensor:
     >>> get_mask_by_eos(torch.tensor([[False, True, False, True]]))
     tensor([[ True,  True, False, False]])
     """
-    eos = _as_mask("is_eos", is_eos, is_eos, default=False)
+    eos = as_mask("is_eos", is_eos, is_eos, default=False)
     ended_before = (eos.cumsum(dim=1) - eos.long()) > 0
     return ~ended_before
 
@@ -340,7 +267,7 @@ def get_mask_by_eos(is_eos: torch.Tensor) -> torch.Tensor:
 def get_loss_mask(is_alive: Any, like: torch.Tensor, crop_last: bool = True) -> torch.Tensor:
     """bool ``[B, T]``: where an elementwise loss counts: alive ticks, minus the last tick of
     the row when ``crop_last`` (it has no reference of its own)."""
-    mask = _as_mask("is_alive", is_alive, like, default=True)
+    mask = as_mask("is_alive", is_alive, like, default=True)
     if crop_last:
         mask = mask.clone()
         mask[:, -1] = False
@@ -356,7 +283,7 @@ def masked_mean(elementwise: torch.Tensor, mask: Any = None) -> torch.Tensor:
     """
     if mask is None:
         return elementwise.mean()
-    mask = _as_mask("mask", mask, elementwise, default=True)
+    mask = as_mask("mask", mask, elementwise, default=True)
     total = torch.where(mask, elementwise, 0.0).sum()
     return total / mask.sum().clamp(min=1)
 
@@ -383,23 +310,50 @@ def get_elementwise_td_objective(action_values: torch.Tensor, state_values: torc
         state_values: float ``[B, T]``, what the reference bootstraps from (often from a
             target network). Other arguments as :func:`get_n_step_value_reference`.
         consider_reference_constant: no gradient through the reference (recommended).
-        return_reference: also return the reference ``[B, T]``.
+        return_reference: return the reference ``[B, T]`` instead of the loss (as the
+            original AgentNet did); with ``crop_last`` its last tick holds ``action_values``
+            there (so that a loss against it is zero).
         loss_function: ``loss(reference, predicted)``, elementwise; squared error by default.
 
     Returns:
         float ``[B, T]`` loss, 0 at dead ticks and, with ``crop_last``, at the last tick;
-        ``(loss, reference)`` if ``return_reference``.
+        the reference instead if ``return_reference``.
     """
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    return _td_objective(action_values, state_values, rewards, ends, n_steps=n_steps,
+                         consider_reference_constant=consider_reference_constant,
+                         return_reference=return_reference, loss_function=loss_function)
+
+
+def _td_objective(action_values: torch.Tensor, state_values: torch.Tensor,
+                  rewards: torch.Tensor, ends: EpisodeEnds, *, n_steps: int | None = 1,
+                  consider_reference_constant: bool = True, return_reference: bool = False,
+                  loss_function: Any = squared_error) -> Any:
+    """:func:`get_elementwise_td_objective` with its episode ends as one record."""
     check_tensor("action_values", action_values, 2, like=rewards)
-    reference = get_n_step_value_reference(state_values, rewards, is_alive, n_steps,
-                                           gamma_or_gammas, crop_last, state_values_after_end,
-                                           end_at_tmax, is_truncated)
+    reference = _n_step_reference(state_values, rewards, ends, n_steps)
     if consider_reference_constant:
         reference = reference.detach()
-    mask = get_loss_mask(is_alive, rewards, crop_last and not end_at_tmax)
-    loss = loss_function(reference, action_values)
-    loss = torch.where(mask, loss, 0.0)
-    return (loss, reference) if return_reference else loss
+    if return_reference:  # as the original AgentNet: the reference alone, whose cropped
+        if ends.cropped:     # last tick holds the prediction itself (a zero loss there)
+            last = action_values[:, -1:].to(reference.dtype)
+            reference = torch.cat([reference[:, :-1], last.detach()
+                                   if consider_reference_constant else last], dim=1)
+        return reference
+    mask = get_loss_mask(ends.is_alive, rewards, ends.cropped)
+    return torch.where(mask, loss_function(reference, action_values), 0.0)
+
+
+def _qvalues_target(qvalues: torch.Tensor, qvalues_target: torch.Tensor | None
+                    ) -> torch.Tensor:
+    """``qvalues_target`` (float ``[B, T, A]``, checked to be shaped like ``qvalues``), or
+    ``qvalues`` itself when it is None: the Q-values a reference bootstraps from."""
+    if qvalues_target is None:
+        return qvalues
+    return check_tensor("qvalues_target", qvalues_target, 3, like=qvalues,
+                        what="[batch, time, n_actions]", same_shape=True)
 
 
 def as_log_policy(policy: torch.Tensor, treat_policy_as_logpolicy: bool = False,
@@ -408,6 +362,19 @@ def as_log_policy(policy: torch.Tensor, treat_policy_as_logpolicy: bool = False,
     policy itself if it already holds log-probabilities."""
     check_tensor("policy", policy, 3, what="[batch, time, n_actions]", floating=True)
     return policy if treat_policy_as_logpolicy else policy.clamp(min=min_proba).log()
+
+
+def _taken_log_policy(policy: torch.Tensor, actions: torch.Tensor,
+                      treat_policy_as_logpolicy: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(log_policy [B, T, A], log pi(a_t | s_t) [B, T])`` from a policy over all actions;
+    ``(None, log-probabilities [B, T])`` from the probabilities of the actions taken
+    ``[B, T]``, which the original AgentNet accepted too."""
+    if isinstance(policy, torch.Tensor) and policy.dim() == 2:
+        check_tensor("policy", policy, 2, like=actions, floating=True,
+                     what="[batch, time] (actions taken) or [batch, time, n_actions]")
+        return None, policy if treat_policy_as_logpolicy else policy.clamp(min=1e-8).log()
+    log_policy = as_log_policy(policy, treat_policy_as_logpolicy)
+    return log_policy, get_values_for_actions(log_policy, actions)
 
 
 def get_policy_entropy(log_policy: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 
+from ._episodes import EpisodeEnds
+from ._original import aliased
 from .checks import check_tensor
-from .generic import get_elementwise_td_objective, get_values_for_actions
+from .generic import _qvalues_target, _td_objective, get_values_for_actions
 from .losses import huber_loss, squared_error
 
 __all__ = ["get_elementwise_objective", "get_double_q_state_values", "huber_loss",
@@ -27,14 +29,15 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
                               state_values_target: torch.Tensor | None = None,
                               n_steps: int | None = 1, gamma_or_gammas: Any = 0.99,
                               crop_last: bool = True,
-                              state_values_after_end: torch.Tensor | None = None,
-                              end_at_tmax: bool = False,
-                              is_truncated: torch.Tensor | None = None,
+                              state_values_after_end: Any = None,
                               consider_reference_constant: bool = True,
-                              aggregation_function: Callable[[torch.Tensor], torch.Tensor]
-                              = _max_over_actions,
+                              aggregation_function: Any = _max_over_actions,
+                              end_at_tmax: bool = False,
                               return_reference: bool = False,
-                              loss_function: Callable[..., torch.Tensor] = squared_error) -> Any:
+                              loss_function: Callable[..., torch.Tensor] = squared_error, *,
+                              is_truncated: torch.Tensor | None = None,
+                              state_values_target_after_end: Any = None,
+                              force_end_at_last_tick: bool | None = None) -> torch.Tensor:
     """The Q-learning loss per tick::
 
         Qref(t) = r(t) + gamma r(t+1) + ... + gamma^n max_a Q_target(s_{t+n}, a)
@@ -55,9 +58,16 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
         crop_last, state_values_after_end, end_at_tmax, is_truncated: see
             :func:`agentnet.learning.generic.get_n_step_value_reference`.
         consider_reference_constant: no gradient through the reference (recommended).
-        aggregation_function: ``[B, T, A] -> [B, T]``, max over actions by default.
-        return_reference: also return the reference ``[B, T]``.
+        aggregation_function: ``[B, T, A] -> [B, T]``, max over actions by default (the
+            original AgentNet's ``"deprecated"`` means the default too).
+        return_reference: return the reference ``[B, T]`` instead of the loss (as the
+            original did; with ``crop_last`` its last tick is Q(s, a) there).
         loss_function: ``loss(reference, predicted)``; squared error, or :func:`huber_loss`.
+        state_values_target_after_end, force_end_at_last_tick: the original AgentNet's names
+            of ``state_values_after_end`` and ``end_at_tmax``, accepted with their meaning.
+
+    Positional arguments come in the original AgentNet's order; ``is_truncated`` and the
+    original names are keyword-only.
 
     Returns:
         float ``[B, T]``, 0 at dead ticks (and the last tick with ``crop_last``); the caller
@@ -68,18 +78,46 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
     ...                           gamma_or_gammas=0.5)
     tensor([[0.2500, 4.0000, 0.0000]])
     """
+    where = "qlearning.get_elementwise_objective"
+    state_values_after_end = aliased(where, "state_values_after_end", state_values_after_end,
+                                     None, "state_values_target_after_end",
+                                     state_values_target_after_end)
+    end_at_tmax = aliased(where, "end_at_tmax", end_at_tmax, False, "force_end_at_last_tick",
+                          force_end_at_last_tick)
+    if aggregation_function == "deprecated":
+        aggregation_function = _max_over_actions
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    return _q_td_objective(qvalues, actions, rewards, ends, state_values_of=aggregation_function,
+                           qvalues_target=qvalues_target,
+                           state_values_target=state_values_target, n_steps=n_steps,
+                           consider_reference_constant=consider_reference_constant,
+                           return_reference=return_reference, loss_function=loss_function)
+
+
+def _q_td_objective(qvalues: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                    ends: EpisodeEnds, *,
+                    state_values_of: Callable[[torch.Tensor], torch.Tensor],
+                    qvalues_target: torch.Tensor | None = None,
+                    state_values_target: torch.Tensor | None = None, n_steps: int | None = 1,
+                    consider_reference_constant: bool = True, return_reference: bool = False,
+                    loss_function: Callable[..., torch.Tensor] = squared_error
+                    ) -> torch.Tensor:
+    """The temporal-difference objective of Q(s_t, a_t), shared by Q-learning, SARSA (and
+    expected SARSA) and optimality tightening: they differ only in ``state_values_of``, how
+    the reference's state values ``[B, T]`` come from Q-values ``[B, T, A]`` (the max over
+    actions; the value of the action taken). ``state_values_target`` [B, T], if given, is
+    used as it is; else ``state_values_of(qvalues_target)`` (``qvalues`` by default)."""
     check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
     check_tensor("rewards", rewards, 2, like=qvalues, floating=True)
     if state_values_target is None:
-        target = qvalues if qvalues_target is None else check_tensor(
-            "qvalues_target", qvalues_target, 3, like=qvalues, what="[batch, time, n_actions]",
-            same_shape=True)
-        state_values_target = aggregation_function(target)
+        state_values_target = state_values_of(_qvalues_target(qvalues, qvalues_target))
     check_tensor("state_values_target", state_values_target, 2, like=qvalues)
-    return get_elementwise_td_objective(
-        get_values_for_actions(qvalues, actions), state_values_target, rewards, is_alive,
-        n_steps, gamma_or_gammas, crop_last, state_values_after_end, end_at_tmax,
-        is_truncated, consider_reference_constant, return_reference, loss_function)
+    return _td_objective(get_values_for_actions(qvalues, actions), state_values_target, rewards,
+                         ends, n_steps=n_steps,
+                         consider_reference_constant=consider_reference_constant,
+                         return_reference=return_reference, loss_function=loss_function)
 
 
 def get_double_q_state_values(qvalues: torch.Tensor, qvalues_target: torch.Tensor

@@ -7,6 +7,11 @@ With ``c(t) = lambda min(1, pi(a_t|s_t) / mu(a_t|s_t))`` and ``EQ(t) = sum_a pi(
 
 (EQ_end: EQ of the final state after a truncation, 0 after a termination, EQ(t+1) where the
 row ends). lambda = 0 gives expected SARSA's 1-step target.
+
+The recursion is the shared backward scan with ``x(t) = r(t) + gamma(t) (EQ_next(t) - c(t+1)
+Q(s_{t+1}, a_{t+1}))`` and ``decay(t) = gamma(t) c(t+1)``. Unlike V-trace it is not a
+lambda-return with per-tick lambdas: the trace of tick t is the next action's ratio c(t+1),
+and what the trace replaces, Q(s_{t+1}, a_{t+1}), is not the value bootstrapped from, EQ(t+1).
 """
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
+from ._episodes import EpisodeEnds, backward_scan, get_ticks, uncrop
 from .checks import as_gammas, check_tensor
-from .generic import get_loss_mask, get_ticks, get_values_for_actions
+from .generic import _qvalues_target, get_loss_mask, get_values_for_actions
 from .losses import squared_error
 
 __all__ = ["get_retrace_targets", "get_elementwise_objective"]
@@ -42,6 +49,16 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
     ...                     crop_last=False)
     tensor([[3., 2., 1.]])
     """
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       end_at_tmax=end_at_tmax, is_truncated=is_truncated)
+    return _retrace_targets(qvalues, actions, rewards, ends, target_policy=target_policy,
+                            behaviour_log_probs=behaviour_log_probs, lambda_=lambda_)
+
+
+def _retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                     ends: EpisodeEnds, *, target_policy: torch.Tensor,
+                     behaviour_log_probs: torch.Tensor, lambda_: Any = 1.0) -> torch.Tensor:
+    """:func:`get_retrace_targets` with its episode ends as one record."""
     with torch.no_grad():
         check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
         check_tensor("rewards", rewards, 2, like=qvalues, floating=True)
@@ -49,30 +66,21 @@ def get_retrace_targets(qvalues: torch.Tensor, actions: torch.Tensor, rewards: t
                      what="[batch, time, n_actions]", same_shape=True)
         expected = (target_policy * qvalues).sum(dim=-1)
         taken = get_values_for_actions(qvalues, actions)
-        ticks = get_ticks(expected, rewards, is_alive, gamma_or_gammas, crop_last, None,
-                          end_at_tmax, is_truncated)
-        length = ticks.rewards.shape[1]
+        ticks = get_ticks(expected, rewards, ends)
         check_tensor("behaviour_log_probs", behaviour_log_probs, 2, like=rewards)
         ratios = (get_values_for_actions(target_policy, actions).clamp(min=1e-30).log()
                   - behaviour_log_probs).exp()
         cs = as_gammas(lambda_, rewards, "lambda_") * ratios.clamp(max=1.0)
-        targets = torch.zeros_like(ticks.rewards)
-        following = torch.zeros_like(ticks.rewards[:, 0])  # Qret(t+1)
-        for t in reversed(range(length)):
-            if t + 1 < rewards.shape[1]:
-                inside = ticks.next_values[:, t] + cs[:, t + 1] * (following - taken[:, t + 1])
-            else:
-                inside = ticks.next_values[:, t]
-            after = torch.where(ticks.goes_on[:, t], inside, ticks.next_values[:, t])
-            following = torch.where(ticks.alive[:, t], ticks.rewards[:, t]
-                                    + ticks.gammas[:, t] * after, 0.0)
-            targets[:, t] = following
-        if length < rewards.shape[1]:  # the cropped last tick: Q(s, a) itself (0 if dead)
-            last_alive = ticks.cropped_value is not None
-            last = (torch.where(_last_alive(is_alive, rewards), taken[:, -1], 0.0)
-                    if last_alive else taken[:, -1])
-            targets = torch.cat([targets, last[:, None]], dim=1)
-        return targets
+        # tick t's trace and replaced value are tick t + 1's, read only where the episode
+        # goes on: never past the row (the zero padding of an uncropped row is not read)
+        length = ticks.rewards.shape[1]
+        cs_next, taken_next = (F.pad(x[:, 1:], (0, 1))[:, :length]
+                               for x in (cs, taken.to(ticks.rewards.dtype)))
+        decays = ticks.gammas * cs_next
+        replaced = torch.where(ticks.goes_on, cs_next * taken_next, 0.0)
+        targets = backward_scan(ticks.rewards + ticks.gammas * (ticks.next_values - replaced),
+                                decays, ticks)
+        return uncrop(targets, ticks, taken[:, -1])
 
 
 def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
@@ -87,19 +95,11 @@ def get_elementwise_objective(qvalues: torch.Tensor, actions: torch.Tensor,
     last tick with ``crop_last``); ``Qret`` from :func:`get_retrace_targets` on
     ``qvalues_target`` (``qvalues`` by default)."""
     check_tensor("qvalues", qvalues, 3, what="[batch, time, n_actions]", floating=True)
-    target = qvalues if qvalues_target is None else check_tensor(
-        "qvalues_target", qvalues_target, 3, like=qvalues, what="[batch, time, n_actions]",
-        same_shape=True)
-    targets = get_retrace_targets(target, actions, rewards, target_policy, behaviour_log_probs,
-                                  is_alive, gamma_or_gammas, lambda_, crop_last,
-                                  is_truncated=is_truncated)
+    target = _qvalues_target(qvalues, qvalues_target)
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       is_truncated=is_truncated)
+    targets = _retrace_targets(target, actions, rewards, ends, target_policy=target_policy,
+                               behaviour_log_probs=behaviour_log_probs, lambda_=lambda_)
     loss = loss_function(targets, get_values_for_actions(qvalues, actions))
-    mask = get_loss_mask(is_alive, rewards, crop_last)
+    mask = get_loss_mask(ends.is_alive, rewards, ends.cropped)
     return torch.where(mask, loss, 0.0)
-
-
-def _last_alive(is_alive: Any, rewards: torch.Tensor) -> torch.Tensor:
-    """bool ``[B]``: whether the last tick of each row is alive."""
-    if is_alive is None:
-        return torch.ones_like(rewards[:, -1], dtype=torch.bool)
-    return is_alive[:, -1].bool()

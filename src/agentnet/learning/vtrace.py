@@ -17,14 +17,9 @@ from typing import Any
 
 import torch
 
+from ._episodes import EpisodeEnds, backward_scan, get_ticks, uncrop
 from .checks import as_gammas, check_tensor
-from .generic import (
-    as_log_policy,
-    get_loss_mask,
-    get_policy_entropy,
-    get_ticks,
-    get_values_for_actions,
-)
+from .generic import as_log_policy, get_loss_mask, get_policy_entropy, get_values_for_actions
 from .losses import squared_error
 
 __all__ = ["get_vtrace_targets", "get_elementwise_objective"]
@@ -52,11 +47,24 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
     ...                    gamma_or_gammas=1.0, crop_last=False)
     (tensor([[3., 2., 1.]]), tensor([[3., 2., 1.]]))
     """
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       state_values_after_end=state_values_after_end, end_at_tmax=end_at_tmax,
+                       is_truncated=is_truncated)
+    return _vtrace_targets(state_values, rewards, log_rhos, ends, clip_rho=clip_rho,
+                           clip_c=clip_c, lambda_=lambda_)
+
+
+def _vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor, log_rhos: torch.Tensor,
+                    ends: EpisodeEnds, *, clip_rho: float = 1.0, clip_c: float = 1.0,
+                    lambda_: Any = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`get_vtrace_targets` with its episode ends as one record.
+
+    ``vs - V`` is the backward scan of the weighted TD errors ``rho(t) delta(t)`` with decay
+    ``gamma(t) c(t)`` (with rho = 1 and c = lambda: GAE, and vs the lambda-return)."""
     with torch.no_grad():
         check_tensor("state_values", state_values, 2, floating=True)
         check_tensor("rewards", rewards, 2, like=state_values, floating=True)
-        ticks = get_ticks(state_values, rewards, is_alive, gamma_or_gammas, crop_last,
-                          state_values_after_end, end_at_tmax, is_truncated)
+        ticks = get_ticks(state_values, rewards, ends)
         length = ticks.rewards.shape[1]
         log_rhos = check_tensor("log_rhos", log_rhos, 2, like=rewards)[:, :length]
         values = state_values[:, :length].to(ticks.rewards.dtype)
@@ -64,22 +72,14 @@ def get_vtrace_targets(state_values: torch.Tensor, rewards: torch.Tensor,
         rhos = ratios.clamp(max=clip_rho)
         cs = as_gammas(lambda_, ticks.rewards, "lambda_") * ratios.clamp(max=clip_c)
         deltas = rhos * (ticks.rewards + ticks.gammas * ticks.next_values - values)
-        vs = torch.zeros_like(values)
-        correction = torch.zeros_like(values[:, 0])   # v(t+1) - V(t+1)
-        for t in reversed(range(length)):
-            carried = torch.where(ticks.goes_on[:, t], ticks.gammas[:, t] * cs[:, t] * correction,
-                                  0.0)
-            correction = torch.where(ticks.alive[:, t], deltas[:, t] + carried, 0.0)
-            vs[:, t] = torch.where(ticks.alive[:, t], values[:, t] + correction, 0.0)
+        vs = torch.where(ticks.alive, values + backward_scan(deltas, ticks.gammas * cs, ticks),
+                         0.0)
         vs_next = torch.where(ticks.goes_on, torch.cat([vs[:, 1:], vs[:, -1:]], dim=1),
                               ticks.next_values)
         advantages = rhos * (ticks.rewards + ticks.gammas * vs_next - values)
         advantages = torch.where(ticks.alive, advantages, 0.0)
-        if length < state_values.shape[1]:
-            assert ticks.cropped_value is not None  # cropped: the last tick's value is kept
-            vs = torch.cat([vs, ticks.cropped_value[:, None]], dim=1)
-            advantages = torch.cat([advantages, torch.zeros_like(advantages[:, :1])], dim=1)
-        return vs, advantages
+        return (uncrop(vs, ticks, state_values[:, -1]),
+                uncrop(advantages, ticks, torch.zeros_like(advantages[:, 0])))
 
 
 def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
@@ -108,11 +108,12 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
     log_policy = as_log_policy(policy, treat_policy_as_logpolicy)
     log_probs = get_values_for_actions(log_policy, actions)
     check_tensor("behaviour_log_probs", behaviour_log_probs, 2, like=log_probs)
-    vs, advantages = get_vtrace_targets(state_values, rewards,
-                                        log_probs.detach() - behaviour_log_probs, is_alive,
-                                        gamma_or_gammas, clip_rho, clip_c, lambda_, crop_last,
-                                        is_truncated=is_truncated)
-    mask = get_loss_mask(is_alive, rewards, crop_last)
+    ends = EpisodeEnds(is_alive=is_alive, gamma_or_gammas=gamma_or_gammas, crop_last=crop_last,
+                       is_truncated=is_truncated)
+    vs, advantages = _vtrace_targets(state_values, rewards,
+                                     log_probs.detach() - behaviour_log_probs, ends,
+                                     clip_rho=clip_rho, clip_c=clip_c, lambda_=lambda_)
+    mask = get_loss_mask(ends.is_alive, rewards, ends.cropped)
     zero = torch.zeros_like(rewards)
     actor = -log_probs * advantages
     if entropy_regularization:

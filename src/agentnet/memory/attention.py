@@ -1,31 +1,36 @@
 """Attention over a sequence from a one-tick query: additive (Bahdanau) and dot-product.
 
-Both layers have two outputs, picked with ``layer[0]`` and ``layer[1]`` (or unpacked,
-``response, weights = layer``):
+Both layers have two outputs, picked by the original's keys ``layer["attn"]`` and
+``layer["probs"]``, by index ``layer[0]`` and ``layer[1]``, or unpacked
+(``response, weights = layer``):
 
-- ``layer[0]``, the response: float ``[B, V]``, the weighted mean of the values;
-- ``layer[1]``, the attention weights: float ``[B, T]``, summing to one over the positions
-  a mask leaves visible, exactly zero on masked positions (a row with no visible position
-  gets all-zero weights and a zero response).
+- ``layer["attn"]`` (``layer[0]``), the response: float ``[B, V]``, the weighted mean of the
+  values;
+- ``layer["probs"]`` (``layer[1]``), the attention weights: float ``[B, T]``, summing to one
+  over the positions a mask leaves visible, exactly zero on masked positions (a row with no
+  visible position gets all-zero weights and a zero response).
 
-They replace the original's ``{"attn": ..., "probs": ...}`` dict outputs (``attn`` is
-``layer[0]``, ``probs`` is ``layer[1]``). Evaluated with the flag ``hard_attention=True``
-the weights are one-hot at the best visible position (argmax of the logits), as in the
-original.
+Each is a layer usable anywhere in a graph (e.g. ``GRUCell(prev, attention["attn"])``).
+Evaluated with the flag ``hard_attention=True`` the weights are one-hot at the best visible
+position (argmax of the logits), as in the original.
 
 A sequence that is not ``[B, T, features]`` (a conv map ``[B, C, H, W]``, say) is brought
 there first with ``ReshapeLayer``/``LambdaLayer``: ``[B, H*W, C]``.
 """
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agentnet.layers.base import Layer, format_shape
+from agentnet.layers.base import ItemLayer, Layer, format_shape
 from agentnet.layers.dense import ParamSpec, init_param
 
 from ._shapes import expect_rank, first_known, fits
@@ -66,6 +71,26 @@ class _Attention(Layer):
     """What both layers share: incomings ``[values, keys?, query, mask?]`` and their checks."""
 
     accepted_flags: ClassVar[frozenset[str]] = frozenset({"hard_attention"})
+    #: the original's dict keys, in output order
+    output_keys: ClassVar[tuple[str, str]] = ("attn", "probs")
+
+    def __getitem__(self, key: int | str) -> ItemLayer:
+        """``layer["attn"]`` (or ``layer[0]``), the response; ``layer["probs"]`` (or
+        ``layer[1]``), the weights: each a layer of its own."""
+        if isinstance(key, str):
+            if key not in self.output_keys:
+                raise KeyError(f"{self.describe()} has the outputs 'attn' (the response) and "
+                               f"'probs' (the weights), not {key!r}")
+            key = self.output_keys.index(key)
+        return ItemLayer(self, key)
+
+    def keys(self) -> tuple[str, str]:
+        """``("attn", "probs")``, as the original's dict layer."""
+        return self.output_keys
+
+    def values(self) -> list[ItemLayer]:
+        """``[layer["attn"], layer["probs"]]``."""
+        return [self[key] for key in self.output_keys]
 
     def _setup(self, input_sequence: Layer, query: Layer, mask_input: Layer | None,
                key_sequence: Layer | None,
@@ -156,14 +181,14 @@ class AttentionLayer(_Attention):
         b: the hidden bias ``[U]``, None by default (the original had none).
         name: the layer's name.
 
-    Outputs: ``layer[0]`` the response float ``[B, V]``; ``layer[1]`` the weights float
-    ``[B, T]``.
+    Outputs: ``layer["attn"]`` (``layer[0]``) the response float ``[B, V]``;
+    ``layer["probs"]`` (``layer[1]``) the weights float ``[B, T]``.
 
     >>> import torch
     >>> from agentnet.layers import InputLayer, get_output
     >>> seq, q = InputLayer((None, 5, 4), name="seq"), InputLayer((None, 3), name="q")
     >>> attention = AttentionLayer(seq, q, num_units=8, name="attention")
-    >>> response, weights = attention
+    >>> response, weights = attention["attn"], attention["probs"]
     >>> response.output_shape, weights.output_shape
     ((None, 4), (None, 5))
     >>> r, w = get_output([response, weights], {seq: torch.randn(2, 5, 4), q: torch.randn(2, 3)})
@@ -213,53 +238,56 @@ class DotAttentionLayer(_Attention):
 
     Args:
         input_sequence: the values, float ``[B, T, V]``.
-        query: float ``[B, K]``, the keys' width (or any width with ``use_dense_layer``).
-        mask_input: None, or ``[B, T]`` bool (or numeric, nonzero = visible).
+        query: float ``[B, Q]``; used as is when Q is the keys' width K, else projected.
         key_sequence: None to use the values as keys, or float ``[B, T, K]``.
-        scale: the logits' factor; None (default) for ``1 / sqrt(K)`` (Vaswani et al.),
-            ``1.0`` for the original's plain dot product.
+        mask_input: None, or ``[B, T]`` bool (or numeric, nonzero = visible).
+        scale: the original's bool: False (default, the original's) for the plain dot
+            product, True for ``1 / sqrt(K)`` (Vaswani et al., 2017; keeps the logits'
+            variance at one, usually the better setting); or a positive number, the factor.
         use_dense_layer: project the query to K features first with its own ``weight_query
-            [K, Q]`` and ``bias_query [K]`` (the original did so, with a warning, whenever
-            the widths differed; here different widths without it raise).
-        W, b: initial ``weight_query`` (Glorot uniform) and ``bias_query`` (zeros; None for
-            none), used with ``use_dense_layer`` only.
+            [K, Q]`` and ``bias_query [K]``. When Q differs from K the query is projected
+            anyway, with a warning, as in the original (pass True to silence it).
         probs_nonlinearity: logits ``[B, T]`` to weights, softmax by default; it must map a
             ``-inf`` logit to a zero weight.
+        W, b: initial ``weight_query`` (Glorot uniform) and ``bias_query`` (zeros; None for
+            none), used with ``use_dense_layer`` only.
         name: the layer's name.
 
-    Outputs: ``layer[0]`` the response float ``[B, V]``; ``layer[1]`` the weights float
-    ``[B, T]``.
+    Outputs: ``layer["attn"]`` (``layer[0]``) the response float ``[B, V]``;
+    ``layer["probs"]`` (``layer[1]``) the weights float ``[B, T]``.
 
     >>> import torch
     >>> from agentnet.layers import InputLayer, get_output
     >>> seq, q = InputLayer((None, 3, 2), name="seq"), InputLayer((None, 2), name="q")
     >>> mask = InputLayer((None, 3), dtype=torch.bool, name="mask")
-    >>> response, weights = DotAttentionLayer(seq, q, mask_input=mask, scale=1.0)
+    >>> attention = DotAttentionLayer(seq, q, mask_input=mask)
     >>> values = torch.tensor([[[1., 0.], [0., 1.], [5., 5.]]])
-    >>> r, w = get_output([response, weights], {seq: values, q: torch.tensor([[1., 0.]]),
-    ...                                         mask: torch.tensor([[True, True, False]])})
+    >>> r, w = get_output([attention["attn"], attention["probs"]], {
+    ...     seq: values, q: torch.tensor([[1., 0.]]), mask: torch.tensor([[True, True, False]])})
     >>> w  # softmax of logits (1, 0); the third position is masked
     tensor([[0.7311, 0.2689, 0.0000]])
     """
 
     weight_query: nn.Parameter
 
-    def __init__(self, input_sequence: Layer, query: Layer, mask_input: Layer | None = None,
-                 key_sequence: Layer | None = None, scale: float | None = None,
+    def __init__(self, input_sequence: Layer, query: Layer, key_sequence: Layer | None = None,
+                 mask_input: Layer | None = None, scale: bool | float = False,
                  use_dense_layer: bool = False,
-                 W: ParamSpec = nn.init.xavier_uniform_, b: ParamSpec = nn.init.zeros_,
                  probs_nonlinearity: Callable[[torch.Tensor], torch.Tensor] = softmax,
+                 W: ParamSpec = nn.init.xavier_uniform_, b: ParamSpec = nn.init.zeros_,
                  name: str | None = None):
         super().__init__(_incomings(input_sequence, query, mask_input, key_sequence), name)
         self._setup(input_sequence, query, mask_input, key_sequence, probs_nonlinearity)
         if self.query_units != self.key_units and not use_dense_layer:
             keys = key_sequence if key_sequence is not None else input_sequence
-            raise ValueError(f"{self.describe()}: query {query.describe()} "
-                             f"{format_shape(query.output_shape)} and keys {keys.describe()} "
-                             f"{format_shape(keys.output_shape)} have different widths; pass "
-                             f"use_dense_layer=True to project the query")
+            warnings.warn(f"{self.describe()}: query {query.describe()} "
+                          f"{format_shape(query.output_shape)} and keys {keys.describe()} "
+                          f"{format_shape(keys.output_shape)} have different widths; the query "
+                          f"is projected by a dense layer (pass use_dense_layer=True to say "
+                          f"so and silence this warning)", stacklevel=3)
+            use_dense_layer = True
         self.use_dense_layer = bool(use_dense_layer)
-        self.scale = float(self.key_units ** -0.5 if scale is None else scale)
+        self.scale = _scale_factor(self.describe(), scale, self.key_units)
         if use_dense_layer:
             self.weight_query = _weight(self, W, (self.key_units, self.query_units), "W")
             self.bias_query = init_param(self, b, (self.key_units,), "b")
@@ -269,5 +297,21 @@ class DotAttentionLayer(_Attention):
         values, keys, query, mask = self._unpack(inputs)
         if self.use_dense_layer:
             query = F.linear(query, self.weight_query, self.bias_query)
-        logits = torch.bmm(keys, query.unsqueeze(2)).squeeze(2) * self.scale
+        logits = torch.bmm(keys, query.unsqueeze(2)).squeeze(2)
+        if self.scale != 1.0:
+            logits = logits * self.scale
         return _attend(logits, values, mask, self.probs_nonlinearity, hard_attention)
+
+
+def _scale_factor(owner: str, scale: Any, key_units: int) -> float:
+    """The logits' factor from the original's bool or a positive number."""
+    if isinstance(scale, (bool, np.bool_)):
+        return float(key_units ** -0.5) if scale else 1.0
+    if isinstance(scale, numbers.Real) and math.isfinite(float(scale)) and float(scale) > 0:
+        return float(scale)
+    raise ValueError(f"{owner}: scale must be True (1/sqrt(K) = {key_units ** -0.5:.4g}), False "
+                     f"(no scaling, the original's default) or a positive number, got {scale!r}")
+
+
+# the original's path: ``from agentnet.memory.attention import multihead_attention``
+from .heads import multihead_attention, self_attention  # noqa: E402, F401

@@ -1,7 +1,6 @@
 """GateLayer: several gates computed at once from the same controllers, one per channel."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,29 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agentnet.layers.base import Layer, format_shape
+from agentnet.layers.base import ItemLayer, Layer, format_shape
 from agentnet.layers.dense import ParamSpec, init_param
 
+from ._params import normal_001 as _normal_001
+from ._params import per_channel as _per_channel
 from ._shapes import single_output
 
 __all__ = ["GateLayer"]
 
 Nonlinearity = Callable[[torch.Tensor], torch.Tensor] | None
-
-#: the original's default weight initializer, Lasagne's ``init.Normal()`` (std 0.01)
-_normal_001 = functools.partial(nn.init.normal_, std=0.01)
-
-
-def _per_channel(owner: str, what: str, value: Any, n: int) -> list[Any]:
-    """One value for every channel from one value or a list of ``n``."""
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if len(values) == 1:
-        values = values * n
-    if len(values) != n:
-        raise ValueError(f"{owner}: {what} has {len(values)} entries for {n} channels; give "
-                         f"one, or one per channel")
-    return values
-
 
 class GateLayer(Layer):
     """Gates for several channels, computed together from the same controllers.
@@ -60,6 +46,9 @@ class GateLayer(Layer):
         weight_init: the weights ``W_ic [units_c, controller_units_i]`` (torch's layout): one
             spec, one per channel, or one list per channel with one spec per controller.
             Normal with std 0.01 (the original's) by default.
+        channel_names: None, or one name per channel: the keys of the outputs
+            (``gate["forget"]``). By default a layer channel is named after its layer and
+            an int channel ``"gate<i>"``, as in the original.
         name: the layer's name.
 
     Parameters: ``weights``, one stacked ``[total_units, controller_units_i]`` per controller
@@ -68,9 +57,11 @@ class GateLayer(Layer):
     Initial values are copied into the stacked parameters: a shared ``nn.Parameter`` given as
     a spec is not shared.
 
-    Output: one output per channel, in order (pick with ``gate[i]``, or unpack
-    ``a, b = gate``): ``gate_c * channel_c`` (the channel's shape) or ``gate_c`` float
-    ``[B, n]``.
+    Output: one output per channel, in order (pick with ``gate[i]`` or by name,
+    ``gate["forget"]``; ``gate.keys()`` and ``gate.values()`` as with the original's dict
+    layer; or unpack ``a, b = gate``): ``gate_c * channel_c`` (the channel's shape) or
+    ``gate_c`` float ``[B, n]``. The original's keys, the layer's name followed by the
+    channel's (``"gates" + "forget"``), are accepted too.
 
     >>> import torch
     >>> from agentnet.layers import InputLayer, get_output
@@ -83,13 +74,17 @@ class GateLayer(Layer):
     >>> f, e = get_output([forget, extra], {x: torch.ones(5, 3), h: torch.ones(5, 4)})
     >>> f.shape, e.shape
     (torch.Size([5, 4]), torch.Size([5, 2]))
+    >>> named = GateLayer([x, h], [4, 4], channel_names=["forget", "update"])
+    >>> named.keys(), named["update"].output_shape
+    (('forget', 'update'), (None, 4))
     """
 
     def __init__(self, gate_controllers: Layer | Sequence[Layer],
                  channels: Layer | int | Sequence[Layer | int],
                  gate_nonlinearities: Nonlinearity | Sequence[Nonlinearity] = torch.sigmoid,
                  bias_init: ParamSpec | Sequence[ParamSpec] = nn.init.zeros_,
-                 weight_init: Any = _normal_001, name: str | None = None):
+                 weight_init: Any = _normal_001, channel_names: Sequence[str] | None = None,
+                 name: str | None = None):
         controllers = ([gate_controllers] if isinstance(gate_controllers, Layer)
                        else list(gate_controllers))
         chans = [channels] if isinstance(channels, (Layer, int)) else list(channels)
@@ -131,6 +126,16 @@ class GateLayer(Layer):
             controller_units.append(int(np.prod(shape[1:])))  # type: ignore[arg-type]
 
         n = len(chans)
+        given = [None] * n if channel_names is None else channel_names
+        if not isinstance(given, (list, tuple)) or len(given) != n or not all(
+                c is None or isinstance(c, str) for c in given):
+            raise ValueError(f"{owner}: channel_names must be a list of {n} names (one per "
+                             f"channel), got {channel_names!r}")
+        names = [c or getattr(channel, "name", None) or f"gate{i}"
+                 for i, (c, channel) in enumerate(zip(given, chans))]
+        if len(set(names)) != n:
+            raise ValueError(f"{owner}: channel names must differ, got {names}")
+        self.output_keys: tuple[str, ...] = tuple(names)
         nonlinearities = _per_channel(owner, "gate_nonlinearities", gate_nonlinearities, n)
         self.gate_nonlinearities = [f or _identity for f in nonlinearities]
         biases = _per_channel(owner, "bias_init", bias_init, n)
@@ -153,6 +158,27 @@ class GateLayer(Layer):
             if any(p is None for p in pieces):  # some channels have none: keep those at zero
                 self.bias_mask = torch.cat([torch.full((units,), p is not None)
                                             for p, units in zip(pieces, self.channel_units)])
+
+    def __getitem__(self, key: int | str) -> ItemLayer:
+        """The output of a channel, by index or by name (see ``keys()``)."""
+        if isinstance(key, str):
+            original = {(self.name or "") + k: i for i, k in enumerate(self.output_keys)}
+            if key in self.output_keys:
+                key = self.output_keys.index(key)
+            elif key in original:
+                key = original[key]
+            else:
+                raise KeyError(f"{self.describe()} has no channel {key!r}; its channels are "
+                               f"{list(self.output_keys)}")
+        return ItemLayer(self, key)
+
+    def keys(self) -> tuple[str, ...]:
+        """The channels' names, in output order."""
+        return self.output_keys
+
+    def values(self) -> list[ItemLayer]:
+        """The channels' outputs as layers, in order."""
+        return [self[i] for i in range(len(self.output_keys))]
 
     def _weight(self, spec: ParamSpec, shape: tuple[int, int], channel: int,
                 controller: int) -> torch.Tensor:

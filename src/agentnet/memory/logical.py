@@ -7,6 +7,7 @@ import torch
 
 from agentnet.layers.base import Layer, format_shape
 
+from ._compat import original_names
 from ._shapes import fits, single_output
 
 __all__ = ["CounterLayer", "SwitchLayer"]
@@ -59,6 +60,9 @@ class SwitchLayer(Layer):
         if_false: the value elsewhere, the same shape and dtype as ``if_true``.
         name: the layer's name.
 
+    The original's keywords ``than_branch=`` (for ``if_true``) and ``else_branch=`` (for
+    ``if_false``) are accepted too; the positional order is the original's.
+
     Output: ``if_true``'s shape and dtype. Gradients reach each branch where it was chosen.
 
     >>> import torch
@@ -71,6 +75,7 @@ class SwitchLayer(Layer):
             [0., 0.]])
     """
 
+    @original_names(than_branch="if_true", else_branch="if_false")
     def __init__(self, condition: Layer, if_true: Layer, if_false: Layer,
                  name: str | None = None):
         super().__init__([condition, if_true, if_false], name)

@@ -7,6 +7,7 @@ import torch
 
 from agentnet.layers.base import Layer, format_shape
 
+from ._compat import original_names
 from ._shapes import fits, single_output
 
 __all__ = ["StackAugmentation"]
@@ -36,6 +37,9 @@ class StackAugmentation(Layer):
             order, summing to one (usually a dense layer with a softmax); not checked.
         name: the layer's name.
 
+    The original's keywords ``observation_input=`` and ``prev_state_input=`` are accepted
+    too.
+
     Output: the new stack, float ``[B, depth, *item]``.
 
     >>> import torch
@@ -52,6 +56,8 @@ class StackAugmentation(Layer):
     tensor([2., 0., 0.])
     """
 
+    @original_names(observation_input="observation_layer",
+                    prev_state_input="prev_state_stack_layer")
     def __init__(self, observation_layer: Layer, prev_state_stack_layer: Layer,
                  controls_layer: Layer, name: str | None = None):
         super().__init__([observation_layer, prev_state_stack_layer, controls_layer], name)

@@ -7,6 +7,7 @@ import torch
 
 from agentnet.layers.base import Layer, format_shape
 
+from ._compat import original_names
 from ._shapes import fits, single_output
 
 __all__ = ["WindowAugmentation"]
@@ -30,6 +31,8 @@ class WindowAugmentation(Layer):
             (usually an InputLayer).
         name: the layer's name.
 
+    The original's keywords ``new_value_input=`` and ``prev_state_input=`` are accepted too.
+
     Output: the new window, ``[B, k, *item]``, the previous window's shape and dtype.
 
     >>> import torch
@@ -44,6 +47,7 @@ class WindowAugmentation(Layer):
              [2., 2.]]])
     """
 
+    @original_names(new_value_input="new_value_layer", prev_state_input="prev_window_layer")
     def __init__(self, new_value_layer: Layer, prev_window_layer: Layer,
                  name: str | None = None):
         super().__init__([new_value_layer, prev_window_layer], name)

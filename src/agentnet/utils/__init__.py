@@ -1,7 +1,10 @@
-"""Helpers used across agentnet: copying and re-applying parts of a graph (``clone``), and
-saving agents and training checkpoints safely (``persistence``)."""
-from . import persistence
+"""Helpers used across agentnet: copying and re-applying parts of a graph (``clone``), saving
+agents and training checkpoints safely (``persistence``), a training run's folder (``runs``)
+values that change with the training step (``schedules``), and the original
+AgentNet's layer helpers (``layers``)."""
+from . import layers, persistence
 from .clone import clone_network, reapply
 from .runs import RunDirectory
+from .schedules import LinearSchedule
 
-__all__ = ["clone_network", "reapply", "persistence", "RunDirectory"]
+__all__ = ["clone_network", "reapply", "layers", "persistence", "RunDirectory", "LinearSchedule"]

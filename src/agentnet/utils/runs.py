@@ -142,7 +142,9 @@ class RunDirectory:
     too, and they win over a ``config.json`` edited by hand.
 
     Args:
-        path: the folder (created if needed).
+        path: the folder (created if needed), or None for a run kept nowhere: then nothing
+            is ever :meth:`due`, :meth:`start` starts at step 0, and Ctrl-C stops the loop
+            as it would without a run (an example's loop reads the same either way).
         example: the example's module name, e.g. ``"agentnet.examples.cartpole_a2c"``.
         config: the example's settings dataclass (with a ``total_steps`` field).
         resume: go on with the run in ``path`` (it must hold a checkpoint).
@@ -154,18 +156,31 @@ class RunDirectory:
 
     Use it as a context manager around the training loop: inside, Ctrl-C asks the loop to
     stop; the next :meth:`save` (:meth:`due` says True at once) saves and raises
-    :class:`TrainingInterrupted`. A second Ctrl-C stops at once, without saving.
+    :class:`TrainingInterrupted`. A second Ctrl-C stops at once, without saving. An
+    example's loop::
+
+        run = RunDirectory.open(out_dir, __name__, config, resume, overwrite)
+        step, carry = run.start(agent, optimizer, log, {"episodes": episodes})
+        with run:
+            while step < config.total_steps:
+                ...  # play, learn, step += ...
+                if run.due(step, every_steps):
+                    run.save(step, agent, optimizer, log, {"episodes": episodes.state_dict()})
     """
 
-    def __init__(self, path: str | os.PathLike[str], example: str, config: Any, *,
+    def __init__(self, path: str | os.PathLike[str] | None, example: str, config: Any, *,
                  resume: bool = False, overwrite: bool = False,
                  save_every_seconds: float = 120.0, resumable: bool = True):
-        self.path = Path(path)
-        self.example, self.config = example, config
+        self.path = None if path is None else Path(path)
+        self.example, self.config, self.resume = example, config, resume
         self.save_every_seconds, self.resumable = save_every_seconds, resumable
         self.stop_requested = False
         self._last_save, self._saved_step = time.monotonic(), 0
-        _check_folder(self.path, resume, overwrite)
+        if self.path is None:
+            if resume:
+                raise ValueError(f"{example}: resume=True needs the run's folder (out_dir)")
+        else:
+            _check_folder(self.path, resume, overwrite)
         if resume and not resumable:
             raise RunFolderError(f"{example.rsplit('.', 1)[-1]} cannot resume (it keeps only "
                                  f"the trained agent); train it again with --overwrite")
@@ -173,19 +188,21 @@ class RunDirectory:
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None, example: str, config: Any,
              resume: bool = False, overwrite: bool = False,
-             resumable: bool = True) -> RunDirectory | None:
-        """What an example's ``main`` calls: a run folder at ``path``, or None without one
-        (then ``resume`` is refused: there is nothing to resume from)."""
-        if path is None:
-            if resume:
-                raise ValueError(f"{example}: resume=True needs the run's folder (out_dir)")
-            return None
+             resumable: bool = True) -> RunDirectory:
+        """What an example's ``main`` calls (its arguments in the order ``main`` takes
+        them): the run in the folder ``path``, or a run kept nowhere for ``path=None`` (then
+        ``resume`` is refused: there is nothing to resume from)."""
         return cls(path, example, config, resume=resume, overwrite=overwrite,
                    resumable=resumable)
 
     @property
     def checkpoint(self) -> Path:
-        return self.path / _CHECKPOINT_FILE
+        return self._folder() / _CHECKPOINT_FILE
+
+    def _folder(self) -> Path:
+        if self.path is None:
+            raise ValueError(f"{self.example}: this run is kept nowhere (no out_dir)")
+        return self.path
 
     # --- reading a run folder: data only -------------------------------------------------
     @staticmethod
@@ -220,7 +237,10 @@ class RunDirectory:
     # --- writing -------------------------------------------------------------------------
     def due(self, step: int, every_steps: int) -> bool:
         """Whether to :meth:`save` at ``step``: every ``every_steps`` environment steps, at
-        the end, after ``save_every_seconds``, or at once after Ctrl-C."""
+        the end, after ``save_every_seconds``, or at once after Ctrl-C; never for a run kept
+        nowhere."""
+        if self.path is None:
+            return False
         return (self.stop_requested or step >= self.config.total_steps
                 or step // every_steps > self._saved_step // every_steps
                 or time.monotonic() - self._last_save >= self.save_every_seconds)
@@ -230,21 +250,32 @@ class RunDirectory:
         """Write the checkpoint, ``config.json``, the curves of ``log`` (a
         :class:`~agentnet.display.TrainingLog`) and their plot. After Ctrl-C, raise
         :class:`TrainingInterrupted` once it is all written."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        folder = self._folder()
+        folder.mkdir(parents=True, exist_ok=True)
         settings = {"example": self.example, "config": dataclasses.asdict(self.config)}
         persistence.save_checkpoint(self.checkpoint, agent, optimizer=optimizer, step=step,
                                     extra={"carry": carry, "log": log.state(),
                                            "settings": settings})
-        write_atomic(self.path / _CONFIG_FILE, (json.dumps(settings, indent=2) + "\n").encode())
-        log.metrics.to_csv(self.path / "metrics.csv")
+        write_atomic(folder / _CONFIG_FILE, (json.dumps(settings, indent=2) + "\n").encode())
+        log.metrics.to_csv(folder / "metrics.csv")
         self._last_save, self._saved_step = time.monotonic(), step
         if len(log.metrics):
             with contextlib.suppress(ImportError):  # plotting is optional (matplotlib)
-                log.metrics.plot(self.path / "learning_curve.png").clear()
+                log.metrics.plot(folder / "learning_curve.png").clear()
         if self.stop_requested:
-            raise TrainingInterrupted(step, self.path, self.resumable)
+            raise TrainingInterrupted(step, folder, self.resumable)
 
     # --- resuming: all or nothing --------------------------------------------------------
+    def start(self, agent: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              log: TrainingLog, restore: Mapping[str, Any] | None = None,
+              batch_size: int | None = None) -> tuple[int, dict[str, Any]]:
+        """Where the training loop starts: ``(0, {})`` for a new run; for one opened with
+        ``resume=True``, what :meth:`load` restores (the same arguments), ``(step, carry)``.
+        """
+        if not self.resume:
+            return 0, {}
+        return self.load(agent, optimizer, log, restore, batch_size)
+
     def load(self, agent: torch.nn.Module, optimizer: torch.optim.Optimizer, log: TrainingLog,
              restore: Mapping[str, Any] | None = None,
              batch_size: int | None = None) -> tuple[int, Any]:
@@ -303,7 +334,7 @@ class RunDirectory:
     # --- Ctrl-C --------------------------------------------------------------------------
     def __enter__(self) -> RunDirectory:
         self._previous_handler = None
-        if threading.current_thread() is threading.main_thread():
+        if self.path is not None and threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
         return self
 

@@ -11,8 +11,8 @@ import torch
 
 from agentnet import Agent
 from agentnet import layers as L
+from agentnet.driving import EnvPool, GamePool
 from agentnet.environment import EpisodeStats, SessionPoolEnvironment
-from agentnet.environment.gym import EnvPool, GamePool
 from agentnet.memory import GRUCell
 from agentnet.resolver import EpsilonGreedyResolver, GreedyResolver
 

@@ -4,7 +4,7 @@ import torch
 
 from agentnet import Agent
 from agentnet import layers as L
-from agentnet.learning.qlearning_naf import LowerTriangularLayer, NAFLayer, build_NAF_controller
+from agentnet.layers import LowerTriangularLayer, NAFLayer, build_NAF_controller
 
 
 def test_lower_triangular_fills_rows_and_exponentiates_the_diagonal():

@@ -14,7 +14,7 @@ from test_gym_pool_faults import AlwaysCrashing, CrashingEnv, EnvCrash, agent_wi
 
 from agentnet import Agent
 from agentnet import layers as L
-from agentnet.environment.gym import EnvOutputError, EnvPool
+from agentnet.driving import EnvOutputError, EnvPool
 from agentnet.resolver import GreedyResolver
 
 FIELDS = ("observations", "actions", "rewards", "is_alive", "is_truncated", "memory")

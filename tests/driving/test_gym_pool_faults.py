@@ -14,7 +14,7 @@ import torch
 
 from agentnet import Agent
 from agentnet import layers as L
-from agentnet.environment.gym import EnvPool
+from agentnet.driving import EnvPool
 from agentnet.resolver import GreedyResolver
 
 SAFE_TAGS = (6, 7)        # with seed=0, environments 6 and 7 never crash

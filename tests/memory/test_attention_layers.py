@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -50,7 +51,7 @@ def test_additive_attention_with_separate_keys_and_bias_matches_formula():
     torch.testing.assert_close(r, (probs[..., None] * vals).sum(1))
 
 
-@pytest.mark.parametrize("scale", [None, 1.0, 0.3])
+@pytest.mark.parametrize("scale", [True, False, 1.0, 0.3])
 def test_dot_attention_against_brute_force_loop(scale):
     torch.manual_seed(1)
     seq, query, mask, keys = layers(t=6, v=3, q=4, k=4)
@@ -59,7 +60,10 @@ def test_dot_attention_against_brute_force_loop(scale):
     m = torch.rand(3, 6) > 0.4
     m[:, 0] = True
     r, w = get_output([attention[0], attention[1]], {seq: vals, keys: ks, query: qs, mask: m})
-    factor = 1 / math.sqrt(4) if scale is None else scale
+    if isinstance(scale, bool):  # the original's meaning: True scales by 1/sqrt(K)
+        factor = 1 / math.sqrt(4) if scale else 1.0
+    else:
+        factor = scale
     for b in range(3):
         logits = [sum(ks[b, t, i].item() * qs[b, i].item() for i in range(4)) * factor
                   for t in range(6)]
@@ -193,8 +197,13 @@ def test_errors():
     with pytest.raises(TypeError, match=r"AttentionLayer 'a'.*ids.*int64"):
         AttentionLayer(InputLayer((None, 4, 3), dtype=torch.int64, name="ids"), query, 4,
                        name="a")
-    with pytest.raises(ValueError, match=r"DotAttentionLayer 'd'.*query.*\(None, 2\).*seq.*"
+    with pytest.warns(UserWarning, match=r"DotAttentionLayer 'd'.*query.*\(None, 2\).*seq.*"
                                          r"\(None, 4, 3\).*use_dense_layer=True"):
-        DotAttentionLayer(seq, query, name="d")
+        projected = DotAttentionLayer(seq, query, name="d")
+    assert projected.use_dense_layer and tuple(projected.weight_query.shape) == (3, 2)
+    for bad in [None, 0, -1.0, "yes", float("nan")]:
+        with pytest.raises(ValueError, match=r"DotAttentionLayer 'd'.*scale must be True.*"
+                                             + re.escape(repr(bad))):
+            DotAttentionLayer(seq, InputLayer((None, 3)), scale=bad, name="d")
     with pytest.raises(TypeError, match=r"DotAttentionLayer 'd'.*several outputs"):
         DotAttentionLayer(AttentionLayer(seq, query, 4), query, name="d")

@@ -13,8 +13,8 @@ from test_gym_pool import CountingEnv, check_against_reference, counting_agent
 
 from agentnet import Agent
 from agentnet import layers as L
-from agentnet.environment.gym import EnvPool
-from agentnet.memory import GRUCell
+from agentnet.driving import EnvPool
+from agentnet.memory import GRUCell, torch_init
 from agentnet.resolver import EpsilonGreedyResolver, GreedyResolver
 
 # CartPole cut at 15 steps: episodes end in terminations and in truncations
@@ -25,7 +25,7 @@ def gru_agent():
     torch.manual_seed(0)
     obs = L.InputLayer((None, 4), name="observation")
     prev = L.InputLayer((None, 8), name="prev_gru")
-    gru = GRUCell(prev, obs, name="gru")
+    gru = GRUCell(prev, obs, weight_init=torch_init(8), name="gru")
     q = L.DenseLayer(gru, num_units=2, nonlinearity=None, name="q")
     return Agent(obs, {gru: prev}, q, EpsilonGreedyResolver(q, epsilon=0.3)), gru
 
