@@ -34,3 +34,19 @@ def expect_rank(owner: str, what: str, layer: Layer, rank: int, expected: str,
 def first_known(*sizes: int | None) -> int | None:
     """The first size that is not None (None if all are)."""
     return next((d for d in sizes if d is not None), None)
+
+
+def sequence_shapes(owner: str, input_sequence: Layer, key_sequence: Layer | None
+                    ) -> tuple[tuple[int | None, ...], tuple[int | None, ...]]:
+    """The shapes ``(B, T, features)`` of an attention's values and keys (the values' own
+    when ``key_sequence`` is None), checked: rank 3, features known, the same B and T."""
+    expected = "(B, T, features) with features known"
+    values = expect_rank(owner, "input_sequence", input_sequence, 3, expected, known_from=2)
+    if key_sequence is None:
+        return values, values
+    keys = expect_rank(owner, "key_sequence", key_sequence, 3, expected, known_from=2)
+    if not fits(keys[:2], values[:2]):
+        raise ValueError(f"{owner}: key_sequence {key_sequence.describe()} "
+                         f"{format_shape(keys)} and input_sequence {input_sequence.describe()} "
+                         f"{format_shape(values)} must have the same batch and length")
+    return values, keys

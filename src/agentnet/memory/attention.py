@@ -33,7 +33,7 @@ from torch import nn
 from agentnet.layers.base import ItemLayer, Layer, format_shape
 from agentnet.layers.dense import ParamSpec, init_param
 
-from ._shapes import expect_rank, first_known, fits
+from ._shapes import expect_rank, first_known, fits, sequence_shapes
 
 __all__ = ["AttentionLayer", "DotAttentionLayer"]
 
@@ -96,17 +96,7 @@ class _Attention(Layer):
                key_sequence: Layer | None,
                probs_nonlinearity: Callable[[torch.Tensor], torch.Tensor]) -> None:
         owner = self.describe()
-        values = expect_rank(owner, "input_sequence", input_sequence, 3,
-                             "(B, T, features) with features known", known_from=2)
-        keys = values
-        if key_sequence is not None:
-            keys = expect_rank(owner, "key_sequence", key_sequence, 3,
-                               "(B, T, features) with features known", known_from=2)
-            if not fits(keys[:2], values[:2]):
-                raise ValueError(f"{owner}: key_sequence {key_sequence.describe()} "
-                                 f"{format_shape(keys)} and input_sequence "
-                                 f"{input_sequence.describe()} {format_shape(values)} must have "
-                                 f"the same batch and length")
+        values, keys = sequence_shapes(owner, input_sequence, key_sequence)
         q = expect_rank(owner, "query", query, 2, "(B, features) with features known")
         if mask_input is not None:
             mask = expect_rank(owner, "mask_input", mask_input, 2, "(B, T)", known_from=2)

@@ -22,7 +22,7 @@ from torch import nn
 
 from agentnet.layers.base import Layer, format_shape
 
-from ._shapes import expect_rank, first_known, fits, single_output
+from ._shapes import expect_rank, first_known, fits, sequence_shapes, single_output
 
 __all__ = ["MultiHeadAttentionLayer", "SelfAttentionLayer"]
 
@@ -88,17 +88,7 @@ class MultiHeadAttentionLayer(Layer):
                      query, *([mask_input] if mask_input is not None else [])]
         super().__init__(incomings, name)
         owner = self.describe()
-        values = expect_rank(owner, "input_sequence", input_sequence, 3,
-                             "(B, T, features) with features known", known_from=2)
-        keys = values
-        if key_sequence is not None:
-            keys = expect_rank(owner, "key_sequence", key_sequence, 3,
-                               "(B, T, features) with features known", known_from=2)
-            if not fits(keys[:2], values[:2]):
-                raise ValueError(f"{owner}: key_sequence {key_sequence.describe()} "
-                                 f"{format_shape(keys)} and input_sequence "
-                                 f"{input_sequence.describe()} {format_shape(values)} must have "
-                                 f"the same batch and length")
+        values, keys = sequence_shapes(owner, input_sequence, key_sequence)
         q = single_output(owner, "query", query)
         if len(q) not in (2, 3) or q[-1] is None:
             raise ValueError(f"{owner}: query {query.describe()} has shape {format_shape(q)}, "
