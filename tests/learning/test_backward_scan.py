@@ -11,9 +11,12 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 import torch
+from brute_force import (
+    FAST,
+    cases,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_references_brute_force import FAST, cases
 from torch.testing import assert_close
 
 from agentnet.learning import generic, vtrace

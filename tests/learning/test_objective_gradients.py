@@ -15,19 +15,20 @@ import math
 from dataclasses import replace
 
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
-from test_objectives_brute_force import (
+from brute_force import (
     F64,
-    N_STEPS,
     SETTINGS,
     Batch,
+    Case,
     batches,
+    has_reference,
     n_step,
     session_kwargs,
     tensor,
+    walk,
 )
-from test_references_brute_force import Case, has_reference, walk
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from agentnet.learning import (
@@ -41,6 +42,8 @@ from agentnet.learning import (
     sarsa,
     vtrace,
 )
+
+N_STEPS = [1, 2, 3, None]
 
 
 def loss_mask(case: Case) -> torch.Tensor:

@@ -10,13 +10,28 @@ that end mid-episode, every treatment of the row's end), in float64.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from brute_force import (
+    F64,
+    SETTINGS,
+    Case,
+    Grid,
+    batches,
+    cases,
+    has_reference,
+    huber,
+    n_step,
+    per_tick,
+    session_kwargs,
+    squared,
+    tensor,
+    walk,
+)
+from hypothesis import given
 from hypothesis import strategies as st
-from test_references_brute_force import Case, cases, has_reference, walk
 from torch.testing import assert_close
 
 from agentnet.learning import (
@@ -32,102 +47,11 @@ from agentnet.learning import (
     vtrace,
 )
 
-F64 = torch.float64
-SETTINGS = settings(max_examples=25, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 N_STEPS = [1, 2, 3, None]
 UNIT = st.floats(0.0, 1.0)
 
-Grid = list[list[float]]
-
-
-# ---------------------------------------------------------------- random sessions
-
-@dataclass
-class Batch:
-    """A :class:`Case` (rewards, values, masks, gammas, the row's end) plus what objectives
-    over actions need, as Python lists: Q-values ``[B][T][A]`` (small integers and halves, so
-    that ties happen), target Q-values, actions, the target policy's probabilities, the
-    behaviour policy's log-probabilities of the actions taken and one more float ``[B][T]``."""
-
-    case: Case
-    q: list[Grid]
-    q_target: list[Grid]
-    actions: list[list[int]]
-    pi: list[Grid]
-    behaviour: Grid
-    other: Grid
-
-    def t(self, name: str) -> torch.Tensor:
-        value = getattr(self, name)
-        return torch.tensor(value, dtype=torch.int64 if name == "actions" else F64)
-
-    def taken(self, qvalues: list[Grid]) -> Grid:
-        """``Q(s_t, a_t)``."""
-        return [[row[t][a] for t, a in enumerate(acts)] for row, acts in zip(qvalues, self.actions)]
-
-
-@st.composite
-def batches(draw, min_time: int = 2) -> Batch:
-    case = draw(cases(min_time=min_time))
-    batch, time = case.shape
-    n_actions = draw(st.integers(1, 4))
-    gen = torch.Generator().manual_seed(draw(st.integers(0, 2 ** 31)))
-    shape = (batch, time, n_actions)
-    q = torch.randint(-3, 4, shape, generator=gen, dtype=F64) / 2
-    pi = torch.softmax(torch.randn(shape, generator=gen, dtype=F64), -1)
-    behaviour = torch.rand((batch, time), generator=gen, dtype=F64).clamp(0.05).log()
-    return Batch(case=case, q=q.tolist(), q_target=torch.randn(shape, generator=gen).tolist(),
-                 actions=torch.randint(0, n_actions, (batch, time), generator=gen).tolist(),
-                 pi=pi.tolist(), behaviour=behaviour.tolist(),
-                 other=(2 * torch.randn((batch, time), generator=gen, dtype=F64)).tolist())
-
-
-def session_kwargs(case: Case, end: str | None = "end_at_tmax",
-                   after_end: str | None = "state_values_after_end") -> dict:
-    """The sessions' keyword arguments of an objective, with its own names for the row's end
-    (None: the objective has no such argument, and the case must not use it)."""
-    kwargs = case.kwargs()
-    del kwargs["state_values"]
-    end_at_tmax, after = kwargs.pop("end_at_tmax"), kwargs.pop("state_values_after_end")
-    if end is None:
-        assert not end_at_tmax
-    else:
-        kwargs[end] = end_at_tmax
-    if after_end is None:
-        assert case.after_end is None
-    else:
-        kwargs[after_end] = after
-    return kwargs
-
-
-def tensor(grid: Grid) -> torch.Tensor:
-    return torch.tensor(grid, dtype=F64)
-
 
 # ---------------------------------------------------------------- slow references
-
-def squared(reference: float, predicted: float) -> float:
-    return (reference - predicted) ** 2
-
-
-def huber(reference: float, predicted: float) -> float:
-    d = abs(reference - predicted)
-    return 0.5 * d * d if d <= 1.0 else d - 0.5
-
-
-def per_tick(case: Case, fn) -> Grid:
-    """``fn(b, t)`` at every tick that gets a loss of its own, 0 elsewhere."""
-    batch, length = case.shape
-    return [[fn(b, t) if has_reference(case, b, t) else 0.0 for t in range(length)]
-            for b in range(batch)]
-
-
-def n_step(case: Case, values: Grid, n: int | None) -> Grid:
-    """The n-step reference bootstrapping from ``values``, at ticks with a loss."""
-    with_values = replace(case, values=values)
-    return per_tick(case, lambda b, t: walk(with_values, b, t, n)[0])
-
 
 def td_loss(case: Case, predicted: Grid, values: Grid, n: int | None, loss=squared) -> Grid:
     reference = n_step(case, values, n)

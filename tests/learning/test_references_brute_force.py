@@ -9,12 +9,21 @@ truncations, restarts, rows that end mid-episode), for every way of treating the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from unittest import mock
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from brute_force import (
+    FAST,
+    LAMBDAS,
+    VALUE,
+    Case,
+    cases,
+    has_reference,
+    walk,
+)
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
@@ -26,140 +35,7 @@ from agentnet.learning.generic import (
     get_n_step_value_reference,
 )
 
-FAST = settings(max_examples=100, derandomize=True, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 N_STEPS = [1, 2, 3, 5, None]
-LAMBDAS = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
-VALUE = st.floats(-5.0, 5.0, allow_nan=False, allow_infinity=False)
-
-
-# ---------------------------------------------------------------- random sessions
-
-@dataclass
-class Case:
-    """Sessions as plain Python lists ``[B][T]``, plus how the row's end is treated."""
-
-    alive: list[list[bool]]
-    truncated: list[list[bool]]
-    rewards: list[list[float]]
-    values: list[list[float]]
-    gammas: float | list[float] | list[list[float]]   # a number, [B] or [B][T]
-    crop_last: bool
-    after_end: list[float] | None                      # state_values_after_end, [B]
-    end_at_tmax: bool
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.rewards), len(self.rewards[0])
-
-    @property
-    def cropped(self) -> bool:
-        """Whether the row's last tick is only a bootstrap value: ``crop_last``, unless
-        ``end_at_tmax`` makes that tick a termination with a reference of its own."""
-        return self.crop_last and not self.end_at_tmax
-
-    def gamma(self, b: int, t: int) -> float:
-        g = self.gammas
-        if isinstance(g, float):
-            return g
-        return g[b] if isinstance(g[b], float) else g[b][t]  # type: ignore[index,return-value]
-
-    def kwargs(self) -> dict:
-        """The library's arguments, as float64 tensors."""
-        f64 = torch.float64
-        return dict(
-            state_values=torch.tensor(self.values, dtype=f64),
-            rewards=torch.tensor(self.rewards, dtype=f64),
-            is_alive=torch.tensor(self.alive),
-            is_truncated=torch.tensor(self.truncated),
-            gamma_or_gammas=(self.gammas if isinstance(self.gammas, float)
-                             else torch.tensor(self.gammas, dtype=f64)),
-            crop_last=self.crop_last,
-            # the library refuses a value after the row when the last tick is cropped
-            state_values_after_end=(None if self.after_end is None
-                                    or (self.crop_last and not self.end_at_tmax)
-                                    else torch.tensor(self.after_end, dtype=f64)),
-            end_at_tmax=self.end_at_tmax,
-        )
-
-
-@st.composite
-def row_structures(draw, length: int, restart: bool = False):
-    """``(alive, truncated)`` for one row: segments of alive ticks, each ended by a
-    termination (one dead final-state tick), a truncation (flag on the last alive tick, then
-    the dead final-state tick) or by the row's end; after a final state, maybe more dead ticks,
-    then a new episode or dead to the end. ``restart`` forces a second episode in the row."""
-    alive: list[bool] = []
-    truncated: list[bool] = []
-    lead = 0 if restart else draw(st.sampled_from([0, 0, 0, 1, 2]))
-    alive += [False] * min(lead, length)
-    truncated += [False] * min(lead, length)
-    while len(alive) < length:
-        first = restart and not any(alive)
-        room = length - len(alive)
-        n_alive = draw(st.integers(1, room - 2 if first else room))
-        alive += [True] * n_alive
-        truncated += [False] * n_alive
-        if len(alive) == length:
-            break                                   # (c) the row ends while the episode goes on
-        truncated[-1] = draw(st.booleans())         # (b) a truncation, else (a) a termination
-        alive.append(False)                         # the final state
-        truncated.append(False)
-        room = length - len(alive)
-        alive += [False] * (n_dead := draw(st.integers(0, room - 1 if first else room)))
-        truncated += [False] * n_dead
-    return alive, truncated
-
-
-@st.composite
-def cases(draw, min_time: int = 2, restart_in_row_0: bool = False) -> Case:
-    batch = draw(st.integers(1, 4))
-    time = draw(st.integers(min_time, 12))
-    rows = [draw(row_structures(time, restart=restart_in_row_0 and b == 0)) for b in range(batch)]
-    floats_bt = st.lists(st.lists(VALUE, min_size=time, max_size=time),
-                         min_size=batch, max_size=batch)
-    unit = st.floats(0.0, 1.0)
-    gammas = draw(st.one_of(
-        unit,
-        st.lists(unit, min_size=batch, max_size=batch),
-        st.lists(st.lists(unit, min_size=time, max_size=time), min_size=batch, max_size=batch)))
-    return Case(
-        alive=[a for a, _ in rows], truncated=[tr for _, tr in rows],
-        rewards=draw(floats_bt), values=draw(floats_bt), gammas=gammas,
-        crop_last=draw(st.booleans()),
-        after_end=draw(st.none() | st.lists(VALUE, min_size=batch, max_size=batch)),
-        end_at_tmax=draw(st.booleans()),
-    )
-
-
-# ---------------------------------------------------------------- the slow references
-
-def walk(case: Case, b: int, t: int, n: int | None) -> tuple[float, int]:
-    """The n-step reference of alive tick t in row b (n None: unbounded) and the number of
-    rewards it summed. Walks forward from t, stopping when the window is full, the episode
-    ends or the row ends, then adds the discounted bootstrap value."""
-    length = case.shape[1]
-    r, v, alive, truncated = case.rewards[b], case.values[b], case.alive[b], case.truncated[b]
-    total, discount, s, steps = 0.0, 1.0, t, 0
-    while True:
-        total += discount * r[s]
-        discount *= case.gamma(b, s)
-        steps += 1
-        if s + 1 == length:                          # past the row (only without crop_last)
-            after = 0.0 if case.after_end is None else case.after_end[b]
-            return total + discount * (0.0 if case.end_at_tmax else after), steps
-        if not alive[s + 1]:                         # the episode ended: s + 1 is its final state
-            return total + discount * (v[s + 1] if truncated[s] else 0.0), steps
-        if case.cropped and s + 1 == length - 1:   # the row ends: its last tick is a bootstrap
-            return total + discount * v[s + 1], steps
-        if n is not None and steps == n:             # the window is full
-            return total + discount * v[s + 1], steps
-        s += 1
-
-
-def has_reference(case: Case, b: int, t: int) -> bool:
-    return case.alive[b][t] and not (case.cropped and t == case.shape[1] - 1)
-
 
 def reference_n_step(case: Case, n: int | None) -> list[list[float]]:
     batch, length = case.shape
