@@ -12,7 +12,7 @@ gets lists (:meth:`TickLayout.pack`); code reading a field of either kind takes 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
@@ -21,8 +21,8 @@ import torch
 if TYPE_CHECKING:
     from .layers.base import Layer
 
-__all__ = ["Sessions", "Reaction", "TickLayout", "TickParts", "as_list", "stack_ticks",
-           "restart_memories"]
+__all__ = ["Sessions", "Reaction", "AgentReaction", "TickLayout", "TickParts", "as_list",
+           "stack_ticks", "restart_memories"]
 
 #: a field holding one tensor per layer: the tensor itself for an agent built with a single
 #: layer, a list for one built with a list (see :class:`TickLayout`)
@@ -53,21 +53,54 @@ def restart_memories(memories: Sequence[torch.Tensor], starts: torch.Tensor
     return [m.masked_fill(starts.view((-1,) + (1,) * (m.dim() - 1)), 0) for m in memories]
 
 
-class Reaction(NamedTuple):
-    """One tick of an agent: what it did and what it now remembers.
+@dataclass(frozen=True)
+class Reaction:
+    """One tick of an agent: what it did and what it now remembers (what a react function
+    returns).
 
     ``actions`` and ``policy`` are single tensors ``[B, ...]`` for an agent built with single
     layers, lists otherwise; ``new_states`` is a list ``[B, ...]`` in ``agent_states`` order.
     (A react function given numpy arrays returns numpy arrays in the same places.)
+
+    It unpacks, indexes and counts as the original AgentNet's react function returned its
+    results: every action (one per action layer), then every new memory, without the policy:
+    ``action, new_mem0, new_mem1 = react(observation, mem0, mem1)``, or ``action, =
+    react(observation)`` for an agent without memory. Read it by name (``.actions``,
+    ``.new_states``, ``.policy``) in new code.
     """
 
     actions: Any
     new_states: list[Any]
     policy: Any
 
+    def _outputs(self) -> list[Any]:
+        return [*as_list(self.actions), *self.new_states]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._outputs())
+
+    def __len__(self) -> int:
+        return len(self._outputs())
+
+    def __getitem__(self, index: int) -> Any:
+        return self._outputs()[index]
+
     def numpy(self) -> Reaction:
         """A copy with every tensor as a numpy array (moved to the CPU)."""
-        return Reaction(*[_map(part, lambda t: t.cpu().numpy()) for part in self])
+        return type(self)(*[_map(getattr(self, f.name), lambda t: t.cpu().numpy())
+                            for f in fields(self)])
+
+
+class AgentReaction(Reaction):
+    """What :meth:`~agentnet.agent.Agent.get_agent_reaction` returns: a :class:`Reaction`
+    that unpacks as the original AgentNet's ``get_agent_reaction`` did, into three lists
+    ``actions, new_states, outputs`` where ``outputs`` is the policy then the actions again
+    (``policy_estimators + action_layers``); its fields are :class:`Reaction`'s.
+    """
+
+    def _outputs(self) -> list[Any]:
+        actions = as_list(self.actions)
+        return [actions, list(self.new_states), [*as_list(self.policy), *actions]]
 
 
 def _map(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
@@ -136,6 +169,14 @@ class Sessions(Generic[ObsT, ActT, PolT]):
     next_observations: list[torch.Tensor]
     additional_outputs: list[torch.Tensor] = field(default_factory=list)
     initial_agent_states: list[torch.Tensor] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as the original AgentNet's ``get_sessions`` returned its sessions:
+        ``env_states, observations, agent_states, actions, policy = agent.get_sessions(...)``
+        (``env_states`` is always a list here, empty in a replay). Read the fields by name in
+        new code: rewards and ``is_alive`` are not among the five."""
+        return iter((self.env_states, self.observations, self.agent_states, self.actions,
+                     self.policy))
 
     @property
     def batch_size(self) -> int:
@@ -240,11 +281,12 @@ class TickLayout:
         """A field as the agent gives it: ``values[0]`` if ``single``, else the list."""
         return values[0] if single else list(values)
 
-    def reaction(self, outputs: Sequence[Any]) -> Reaction:
-        """One tick's outputs as a :class:`Reaction`."""
+    def reaction(self, outputs: Sequence[Any], kind: type[Reaction] = Reaction) -> Reaction:
+        """One tick's outputs as a :class:`Reaction` (or ``kind``, e.g.
+        :class:`AgentReaction`)."""
         actions, states, policy, _ = self.split(outputs)
-        return Reaction(self.pack(actions, self.single_action), states,
-                        self.pack(policy, self.single_policy))
+        return kind(self.pack(actions, self.single_action), states,
+                    self.pack(policy, self.single_policy))
 
     def sessions(self, observations: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor],
                  rewards: torch.Tensor, is_alive: torch.Tensor, is_truncated: torch.Tensor,

@@ -8,7 +8,6 @@ agentnet's Recurrence: each is spelled the way agentnet has it (``rec[a], rec[b]
 given to ``get_output`` directly), and ``test_recurrence_original_idioms`` records the gap.
 """
 import numpy as np
-import pytest
 import torch
 
 import agentnet
@@ -177,9 +176,6 @@ def test_multihead_self_attention():
     assert tuple(out.shape) == (BATCH_SIZE, SEQ_LENGTH, 100 * 5)
 
 
-@pytest.mark.xfail(strict=True, reason="agentnet.Recurrence (agent/, outside memory) lacks the "
-                   "original's rec[a, b] (several sequence layers at once) and "
-                   "get_output(..., recurrence_flags={...})")
 def test_recurrence_original_idioms():
     """The original's spelling of the Recurrence calls in ``test_attention``."""
     step, encoder_activations, rec = _attentive_gru_recurrence(

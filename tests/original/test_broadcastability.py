@@ -2,7 +2,6 @@
 ``from agentnet import layers`` for Lasagne and torch for Theano."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 import agentnet
@@ -12,8 +11,6 @@ from agentnet.memory import GRUCell
 from agentnet.resolver import EpsilonGreedyResolver
 
 
-@pytest.mark.xfail(strict=True, reason="needs agentnet.Recurrence to accept the original's "
-                   "unroll_scan argument (agent/); the test passes without it")
 def test_out_batch1():
     """Translates test_broadcastability.py::test_out_batch1: a recurrence of batch size 1
     (original issue #79), fed back its own float-typed action input."""
@@ -35,8 +32,6 @@ def test_out_batch1():
     assert tuple(run.shape) == (1, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="needs agentnet.Recurrence to accept the original's "
-                   "unroll_scan argument (agent/); the test passes without it")
 def test_grad_1unit():
     """Translates test_broadcastability.py::test_grad_1unit: gradients through a recurrence
     with a one-unit output (original issue #83)."""

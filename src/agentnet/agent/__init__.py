@@ -2,8 +2,8 @@
 
 ``Sessions`` and ``Reaction`` are defined in :mod:`agentnet.records` and importable from here.
 """
-from ..records import Reaction, Sessions
+from ..records import AgentReaction, Reaction, Sessions
 from .agent import Agent, MDPAgent
 from .recurrence import Recurrence
 
-__all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "Reaction"]
+__all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "Reaction", "AgentReaction"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, overload
+from typing import TYPE_CHECKING, Any, Generic, cast, overload
 
 import torch
 from torch import Tensor, nn
@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ..layers import graph
 from ..layers.base import Layer, check_flags
 from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, register_layers
-from ..records import ActT, ObsT, PolT, Reaction, Sessions, TickLayout
+from ..records import ActT, AgentReaction, ObsT, PolT, Reaction, Sessions, TickLayout
 from . import checks, replay, rollout
 
 if TYPE_CHECKING:
@@ -131,8 +131,16 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
                                                 given)
         return plan
 
-    def get_zeros_like_memory(self, batch_size: int, device: Any = None) -> list[torch.Tensor]:
-        """Zero memories ``[batch_size, ...]``, one per agent state, on the agent's device."""
+    @property
+    def agent_states(self) -> dict[Layer, Layer]:
+        """``{new_state_layer: prev_state_input_layer}``, as given (the original's attribute;
+        a new dict each time: changing it does not change the agent)."""
+        return dict(zip(self.state_layers, self.prev_state_layers))
+
+    def get_zeros_like_memory(self, batch_size: int = 1, device: Any = None
+                              ) -> list[torch.Tensor]:
+        """Zero memories ``[batch_size, ...]``, one per agent state, on the agent's device
+        (one session by default, as in the original)."""
         device = self.device if device is None else device
         return [torch.zeros((batch_size, *layer.output_shape[1:]), dtype=layer.output_dtype,
                             device=device) for layer in self.prev_state_layers]
@@ -147,8 +155,9 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
 
     # --- one tick ---------------------------------------------------------------------
     def get_agent_reaction(self, prev_states: Any = None, current_observations: Any = (),
-                           **flags: Any) -> Reaction:
-        """One differentiable tick: :class:`Reaction` ``(actions, new_states, policy)`` from
+                           **flags: Any) -> AgentReaction:
+        """One differentiable tick: :class:`~agentnet.records.AgentReaction` ``(actions,
+        new_states, policy)`` (unpacking as the original's three lists) from
         ``prev_states`` (a list in ``agent_states`` order, a dict keyed by new-state layer, or
         None for zeros) and ``current_observations`` (a tensor ``[B, ...]``, or a list of one
         per observation layer); ``flags`` reach every layer. Inputs that do not fit their
@@ -157,7 +166,8 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
                                                     "Agent.get_agent_reaction")
         if flags:
             check_flags(flags, self._plan.layers, "Agent.get_agent_reaction")
-        return self.layout.reaction(self._plan(observations + memories, flags))
+        return cast(AgentReaction, self.layout.reaction(self._plan(observations + memories, flags),
+                                                        AgentReaction))
 
     def get_react_function(self, **flags: Any) -> Callable[..., Reaction]:
         """A function for deployment: one tick under ``torch.inference_mode``.
@@ -165,11 +175,14 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
         ``react(observations, prev_states=None)`` takes observations ``[B, ...]`` (a tensor or
         array, or a list for several observation layers) and previous memories (a list, or
         None for zeros) and returns a :class:`Reaction`: numpy in, numpy out; tensors in,
-        tensors out. Inputs are moved to the agent's device and cast to the input layers'
-        dtypes, once. ``flags`` (e.g. ``greedy=True``) apply to every call. Each observation
-        and memory must have its InputLayer's shape, batch axis included (``obs[None]`` for a
-        single one), and all one batch size: else a ValueError names the InputLayer, the shape
-        it expects (``None`` for any size) and the shape it got.
+        tensors out. The original's call, every observation then every memory positionally
+        (``react(observation, mem0, mem1)``), works as well, and a :class:`Reaction` unpacks as
+        the original's results: ``action, new_mem0, new_mem1 = react(observation, mem0,
+        mem1)`` (every action, then every new memory). Inputs are moved to the agent's device
+        and cast to the input layers' dtypes, once. ``flags`` (e.g. ``greedy=True``) apply to
+        every call. Each observation and memory must have its InputLayer's shape, batch axis
+        included (``obs[None]`` for a single one), and all one batch size: else a ValueError
+        names the InputLayer, the shape it expects (``None`` for any size) and the shape it got.
 
         >>> import numpy as np
         >>> from agentnet import layers as L
@@ -187,9 +200,8 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
         if flags:
             check_flags(flags, self._plan.layers, "Agent.get_react_function")
 
-        def react(observations: Any, prev_states: Any = None) -> Reaction:
-            observations = checks.as_count(observations, self.layout.n_observations,
-                                           "observations")
+        def react(*inputs: Any, prev_states: Any = None) -> Reaction:
+            observations, prev_states = checks.react_inputs(self, inputs, prev_states)
             as_numpy = not isinstance(observations[0], torch.Tensor)
             observations, memories = checks.tick_inputs(self, observations, prev_states,
                                                         "Agent react", self.device)

@@ -56,6 +56,30 @@ def as_count(values: Any, count: int, what: str) -> list[Any]:
     return values
 
 
+def react_inputs(agent: Agent, inputs: Sequence[Any], prev_states: Any
+                 ) -> tuple[list[Any], Any]:
+    """A react function's arguments as ``(observations, prev_states)``: agentnet's call
+    ``react(observations, prev_states=None)`` (observations one value or a list, memories a
+    list, a dict or None) or the original's, every observation then every memory positionally
+    (``react(obs, mem0, mem1)``)."""
+    n_obs, n_states = agent.layout.n_observations, agent.layout.n_states
+    if not inputs:
+        raise TypeError("Agent react: no observations given")
+    agentnet_call = len(inputs) == 1 or (
+        len(inputs) == 2 and prev_states is None
+        and (inputs[1] is None or isinstance(inputs[1], (list, tuple, Mapping))))
+    if agentnet_call:
+        if len(inputs) == 2:
+            prev_states = inputs[1]
+        return as_count(inputs[0], n_obs, "observations"), prev_states
+    if prev_states is not None or len(inputs) != n_obs + n_states:
+        raise TypeError(f"Agent react: got {len(inputs)} positional inputs; give the "
+                        f"observations (a list of {n_obs}) and the memories (a list of "
+                        f"{n_states}, or None for zeros), or every one of the {n_obs} "
+                        f"observations then the {n_states} memories positionally")
+    return list(inputs[:n_obs]), (list(inputs[n_obs:]) if n_states else None)
+
+
 def given_memories(agent: Agent, prev_states: Any) -> list[Any]:
     """``prev_states`` (a list in ``agent_states`` order or a dict keyed by new-state layer)
     as a list in ``agent_states`` order."""

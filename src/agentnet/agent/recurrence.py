@@ -1,8 +1,9 @@
 """Recurrence: unroll any one-step graph over time, as a layer of an outer graph."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -27,10 +28,23 @@ class Recurrence(Layer):
         tracked_outputs: inner layers whose value is recorded every tick.
         n_steps: the number of ticks; taken from the sequences when there are any.
         batch_size: needed only when there are no outer inputs to take it from.
+        mask_input: an outer layer ``[None, T]`` (bool, or 0/1 numbers) for sequences of
+            different lengths: at a tick where it is False, every state and tracked output
+            keeps its previous value (zeros for tracked outputs before the first tick).
+        unroll_scan: the original's choice between ``theano.scan`` and an unrolled loop;
+            accepted and ignored (torch always runs the loop eagerly), with a warning.
+
+    The keys of ``input_sequences`` may be any inner layer, not only InputLayers: a layer given
+    a sequence is not computed (its value comes from the sequence), nor are the layers below it.
+
+    Flags given to :func:`~agentnet.layers.get_output` reach the layers inside, as does the
+    original's ``recurrence_flags={...}`` (which applies to the inside only and wins over the
+    outer flags of the same name).
 
     Output: one sequence ``[B, T, ...]`` per state (in ``state_variables`` order), then one
     per tracked output. ``recurrence[layer]`` is the layer of one of them, for an inner
-    new-state or tracked layer; :meth:`get_sequence_layers` gives them all.
+    new-state or tracked layer (``recurrence[a, b]``: a list of them, as in the original);
+    :meth:`get_sequence_layers` gives them all.
 
     >>> import torch
     >>> from agentnet import layers as L
@@ -52,12 +66,19 @@ class Recurrence(Layer):
                  state_init: Mapping[Layer, Layer] | None = None,
                  tracked_outputs: Layer | Sequence[Layer] = (),
                  n_steps: int | None = None, batch_size: int | None = None,
-                 name: str | None = None):
+                 name: str | None = None, *, mask_input: Layer | None = None,
+                 unroll_scan: bool | None = None):
+        if unroll_scan is not None:
+            warnings.warn("Recurrence: unroll_scan is ignored (a Theano option: torch runs the "
+                          "loop eagerly)", stacklevel=2)
         sequences = dict(input_sequences or {})
         nonsequences = dict(input_nonsequences or {})
         states = dict(state_variables or {})
         inits = dict(state_init or {})
-        super().__init__([*sequences.values(), *nonsequences.values(), *inits.values()], name)
+        masks = [] if mask_input is None else [mask_input]
+        super().__init__([*sequences.values(), *nonsequences.values(), *inits.values(), *masks],
+                         name)
+        self.has_mask = mask_input is not None
         self.sequence_inputs = as_layer_list(list(sequences), "input_sequences keys")
         self.nonsequence_inputs = as_layer_list(list(nonsequences), "input_nonsequences keys")
         self.state_layers = as_layer_list(list(states), "state_variables keys")
@@ -76,7 +97,17 @@ class Recurrence(Layer):
                              f"(no states, no tracked outputs)")
         self._plan = GraphPlan(outputs, self.sequence_inputs + self.nonsequence_inputs
                                + self.prev_state_layers)
-        self.inner_layers = register_layers(get_all_layers(outputs, self._plan.given))
+        given = set(map(id, self._plan.given))  # given a value each tick: not computed here
+        self.inner_layers = register_layers([layer for layer in
+                                             get_all_layers(outputs, self._plan.given)
+                                             if id(layer) not in given])
+        # the flags of the layers inside count as read by this one (get_output warns about
+        # flags no layer reads); an instance's own set, so the ClassVar is shadowed here
+        self.accepted_flags = frozenset({"recurrence_flags"}).union(  # type: ignore[misc]
+            *(layer.accepted_flags for layer in self._plan.layers))
+        if mask_input is not None and len(mask_input.output_shape) != 2:
+            raise ValueError(f"{self.describe()}: mask_input {mask_input.describe()} must be "
+                             f"[batch, time], got {format_shape(mask_input.output_shape)}")
 
     def _check(self, sequences: dict[Layer, Layer], nonsequences: dict[Layer, Layer],
                inits: dict[Layer, Layer]) -> None:
@@ -84,9 +115,6 @@ class Recurrence(Layer):
             return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
         for inner, outer in sequences.items():
-            if not isinstance(inner, InputLayer):
-                raise TypeError(f"{self.describe()}: input_sequences keys must be InputLayers, "
-                                f"got {inner.describe()}")
             if not same(outer.output_shape[:1] + outer.output_shape[2:], inner.output_shape):
                 raise ValueError(f"{self.describe()}: sequence {outer.describe()} "
                                  f"{format_shape(outer.output_shape)} does not fit one tick of "
@@ -123,8 +151,17 @@ class Recurrence(Layer):
         self.output_shape = tuple((None, steps, *layer.output_shape[1:]) for layer in layers)
         self.output_dtype = tuple(layer.output_dtype for layer in layers)
 
-    def __getitem__(self, layer: Layer) -> ItemLayer:
-        """The layer of the sequence of an inner new-state or tracked layer."""
+    @overload
+    def __getitem__(self, layer: Layer) -> ItemLayer: ...
+    @overload
+    def __getitem__(self, layer: tuple[Layer, ...] | list[Layer]) -> list[ItemLayer]: ...
+
+    def __getitem__(self, layer: Layer | tuple[Layer, ...] | list[Layer]
+                    ) -> ItemLayer | list[ItemLayer]:
+        """The layer of the sequence of an inner new-state or tracked layer (a list of them
+        for several: ``rec[a, b]``)."""
+        if isinstance(layer, (tuple, list)):
+            return [self[one] for one in layer]
         outputs = self.state_layers + self.tracked_layers
         for index, candidate in enumerate(outputs):
             if candidate is layer:
@@ -138,7 +175,11 @@ class Recurrence(Layer):
         return ({layer: self[layer] for layer in self.state_layers},
                 [self[layer] for layer in self.tracked_layers])
 
-    def get_output_for(self, *inputs: torch.Tensor, **flags: Any) -> tuple[torch.Tensor, ...]:
+    def get_output_for(self, *inputs: torch.Tensor, recurrence_flags: Mapping[str, Any] | None
+                       = None, **flags: Any) -> tuple[torch.Tensor, ...]:
+        flags = {**flags, **(recurrence_flags or {})}
+        mask = inputs[-1] if self.has_mask else None
+        inputs = inputs[:-1] if self.has_mask else inputs
         n_seq, n_nonseq = len(self.sequence_inputs), len(self.nonsequence_inputs)
         sequences = list(inputs[:n_seq])
         nonsequences = list(inputs[n_seq:n_seq + n_nonseq])
@@ -150,8 +191,15 @@ class Recurrence(Layer):
         assert n_steps is not None  # __init__ requires n_steps when there are no sequences
         n_states = len(self.state_layers)
         history: list[list[torch.Tensor]] = []
+        previous: list[torch.Tensor] | None = None
         for t in range(n_steps):
             outputs = self._plan([s[:, t] for s in sequences] + nonsequences + states, flags)
+            if mask is not None:
+                if previous is None:
+                    previous = states + [torch.zeros_like(o) for o in outputs[n_states:]]
+                outputs = [_keep_where_masked(mask[:, t], new, old)
+                           for new, old in zip(outputs, previous)]
+                previous = outputs
             states = outputs[:n_states]
             history.append(outputs)
         if not history:
@@ -172,3 +220,10 @@ class Recurrence(Layer):
         for index, value in zip(self.init_index, inits):
             states[index] = value
         return states
+
+
+def _keep_where_masked(mask_t: torch.Tensor, new: torch.Tensor, old: torch.Tensor
+                       ) -> torch.Tensor:
+    """``new`` where ``mask_t`` (``[B]``) is true, ``old`` (its value a tick before) elsewhere."""
+    keep = mask_t.to(torch.bool).view((-1,) + (1,) * (new.dim() - 1))
+    return torch.where(keep, new, old.to(new.dtype))

@@ -15,7 +15,10 @@ class EpsilonGreedyResolver(BaseResolver):
 
     Input: float ``[B, A]`` Q-values. Output: int64 ``[B]``. ``epsilon`` is a
     :class:`~agentnet.layers.SharedValue`: change it at run time with
-    ``resolver.epsilon.set_value(0.5)``; it is saved in the agent's ``state_dict``.
+    ``resolver.epsilon.set_value(0.5)``; it is saved in the agent's ``state_dict``. The
+    default, 0.1, is the original AgentNet's: it explores even when the agent is evaluated or
+    deployed. Pass ``epsilon`` explicitly (usually a schedule, starting high), and use the
+    flag ``greedy=True`` (or ``epsilon=0``) to act greedily.
     (A random pick may coincide with the greedy one: the greedy action is taken with
     probability ``1 - epsilon + epsilon / A``.)
 
@@ -28,7 +31,7 @@ class EpsilonGreedyResolver(BaseResolver):
     >>> resolver.epsilon.set_value(0.5)
     """
 
-    def __init__(self, incoming: Layer, epsilon: float = 0.0, name: str | None = None):
+    def __init__(self, incoming: Layer, epsilon: float = 0.1, name: str | None = None):
         super().__init__(incoming, name)
         self.epsilon = SharedValue(epsilon, check=self._check_epsilon)
 

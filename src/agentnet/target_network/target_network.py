@@ -33,9 +33,12 @@ class TargetNetwork(nn.Module):
         share_inputs: keep the original's input layers (default), so the target is fed the
             same observations and memories; False copies them too.
         name_prefix: prepended to the names of the copied layers.
+        name: the original AgentNet's name for ``name_prefix`` (accepted; giving both raises
+            ``TypeError``). The original's default prefix was ``"target_net."``.
 
     Attributes:
         output_layers: the copies of ``original_network_outputs``, in the same structure.
+        name: the prefix of the copies' names (``name_prefix``), as the original's ``name``.
         original_params, target_params: aligned lists of ``nn.Parameter``: parameter ``i`` of
             the target follows parameter ``i`` of the original. Target parameters have
             ``requires_grad=False``: no loss trains them.
@@ -71,8 +74,15 @@ class TargetNetwork(nn.Module):
 
     def __init__(self, original_network_outputs: Any,
                  bottom_layers: Layer | Iterable[Layer] | Mapping[Layer, Layer] = (),
-                 share_inputs: bool = True, name_prefix: str | None = "target."):
+                 share_inputs: bool = True, name_prefix: str | None = "target.", *,
+                 name: str | None = None):
         super().__init__()
+        if name is not None:
+            if name_prefix != "target.":
+                raise TypeError("TargetNetwork: got both name and name_prefix (name is the "
+                                "original AgentNet's name for name_prefix); give one")
+            name_prefix = name
+        self.name = name_prefix
         outputs = _output_list(original_network_outputs)
         memo, copied = _clone_layers(outputs, bottom_layers, share_params=False,
                                      share_inputs=share_inputs, name_prefix=name_prefix)
