@@ -165,9 +165,11 @@ def test_sampling_without_replacement_and_errors():
     for _ in range(20):
         indices = pool.sample_session_batch(4, replace=False).indices
         assert len(set(indices.tolist())) == 4
-    with pytest.raises(ValueError, match="cannot draw 8 sessions without replacement from "
-                                         "a pool holding 7"):
-        pool.sample_session_batch(8, replace=False)
+    # as the original's: without replacement, at most the sessions the pool holds
+    assert sorted(pool.sample_session_batch(8, replace=False).indices.tolist()) == list(range(7))
+    assert len(pool.sample_session_batch(8)) == 8   # agentnet's pools: replace=True by default
+    assert len(pool.sample_session_batch(8, replace=True)) == 8
+    assert len(pool.sample_session_batch(max_n_samples=3)) == 3  # the original's name
     for prioritized in (False, True):
         with pytest.raises(ValueError, match="the pool is empty"):
             make_pool(3, prioritized=prioritized).sample_session_batch(1)

@@ -2,16 +2,9 @@
 ``from agentnet import layers`` for Lasagne and torch for Theano."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 
-@pytest.mark.xfail(strict=True, reason="needs, outside layers/learning: gymnasium's "
-                   "SpaceInvaders, EnvPool(agent, game_title, n_games) with .interact(n) "
-                   "returning the original 6-tuple and .prev_memory_states, "
-                   "SessionPoolEnvironment(observations=, actions=, agent_memories=) with "
-                   "load_sessions, and Agent.get_sessions(env, session_length, batch_size, "
-                   "experience_replay=True)")
 def test_space_invaders(game_title='SpaceInvaders-v0',
                         n_parallel_games=3,
                         replay_seq_len=2,

@@ -8,7 +8,6 @@ image-shaped sessions takes their place (the replay half of the original test).
 """
 from collections import OrderedDict
 
-import pytest
 import torch
 
 from agentnet.agent import Agent
@@ -106,10 +105,6 @@ def test_memory_graph():
     assert get_all_params(resolver)[0].grad is not None
 
 
-@pytest.mark.xfail(strict=True, reason="outside memory: agentnet's Agent has no "
-                   "`agent_states` attribute and SessionPoolEnvironment no "
-                   "(observations=, actions=, agent_memories=) constructor nor the original's "
-                   "load_sessions(observations, actions, rewards, is_alive, memories)")
 def test_memory(n_parallel_games=3, replay_seq_len=2):
     """Translates the original ``test_memory`` (its agent; random replay sessions)."""
     torch.manual_seed(0)

@@ -49,6 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium
+import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from ..agent import Agent
@@ -58,11 +59,26 @@ from ..layers.base import check_flags
 from ..records import Sessions
 from . import common
 from .evaluation import evaluate
+from .original import PoolSessions, Preprocess, as_pool_sessions, update_experience_replay
 from .recording import Recorder
 from .slots import EnvFailure, EnvSlots
 from .stepping import Stepper
 
 __all__ = ["EnvPool", "GamePool"]
+
+
+def _register_atari() -> None:
+    """Register ale-py's Atari ids (``ALE/Breakout-v5``, and the original's
+    ``SpaceInvaders-v0``) with Gymnasium when ale-py is installed, as ``import gym`` did for
+    the original AgentNet: a pool can be given such an id as it is."""
+    try:
+        import ale_py
+    except ImportError:  # pragma: no cover - depends on the installation
+        return
+    gymnasium.register_envs(ale_py)
+
+
+_register_atari()
 
 
 class EnvPool:
@@ -75,7 +91,9 @@ class EnvPool:
         env: a Gymnasium id (``"CartPole-v1"``) or a zero-argument factory returning a
             ``gymnasium.Env`` (picklable by cloudpickle for ``"async"``, e.g. a
             ``functools.partial``).
-        n_envs: how many environments (rows of the sessions).
+        n_envs: how many environments (rows of the sessions); 8 if not given. The original
+            AgentNet's ``n_games=`` is accepted for it (its default was 1: code written for
+            the original that relied on it gets 8; pass ``n_envs=1`` for the original's).
         vectorization: ``"sync"`` (stepped one after another in this process) or ``"async"``
             (one worker process each).
         autoreset_mode: a ``gymnasium.vector.AutoresetMode`` or its name; None for Gymnasium's
@@ -91,6 +109,9 @@ class EnvPool:
             for unseeded environments.
         vector_kwargs: more arguments for each ``AsyncVectorEnv`` (e.g. ``context="spawn"``,
             ``shared_memory=False``); ``"async"`` only.
+        make_env: the original's name of ``env`` (by keyword).
+        max_size: how many sessions :meth:`update` keeps in :attr:`experience_replay` when
+            appending (None: all), as the original's.
         **flags: passed to the agent's react function (e.g. ``greedy=True``).
 
     Sessions carry on across :meth:`interact` calls: the pool remembers each environment's
@@ -122,11 +143,25 @@ class EnvPool:
     gives each environment a tuple). The pool is then broken: close it.
     """
 
-    def __init__(self, agent: Agent, env: str | Callable[[], gymnasium.Env], n_envs: int = 8,
-                 vectorization: str = "sync", autoreset_mode: Any = None,
-                 max_consecutive_failures: int = 5, step_timeout: float | None = None,
-                 seed: int | None = None, vector_kwargs: dict[str, Any] | None = None,
-                 **flags: Any):
+    def __init__(self, agent: Agent, env: str | Callable[[], gymnasium.Env] | None = None,
+                 n_envs: int | None = None, vectorization: str = "sync",
+                 autoreset_mode: Any = None, max_consecutive_failures: int = 5,
+                 step_timeout: float | None = None, seed: int | None = None,
+                 vector_kwargs: dict[str, Any] | None = None, *,
+                 make_env: str | Callable[[], gymnasium.Env] | None = None,
+                 n_games: int | None = None, max_size: int | None = None, **flags: Any):
+        for ours, theirs, name in ((env, make_env, "env"), (n_envs, n_games, "n_envs")):
+            if ours is not None and theirs is not None:
+                raise TypeError(f"EnvPool: give {name} or the original's name for it "
+                                f"({'make_env' if name == 'env' else 'n_games'}), not both")
+        env = env if env is not None else make_env
+        if env is None:
+            raise TypeError("EnvPool: give env (a Gymnasium id or a factory)")
+        n_envs = n_envs if n_envs is not None else 8 if n_games is None else n_games
+        if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
+            raise ValueError(f"EnvPool: max_size must be a positive int, got {max_size!r}")
+        self.max_size = max_size
+        self._experience_replay: SessionPoolEnvironment | None = None
         if isinstance(env, str):
             self.env_id: str | None = env
             self.make_env: Callable[[], gymnasium.Env] = functools.partial(gymnasium.make, env)
@@ -195,11 +230,14 @@ class EnvPool:
         return self._slots.ticks
 
     # --- sessions ---------------------------------------------------------------------------
-    def interact(self, n_steps: int = 100) -> Sessions:
+    def interact(self, n_steps: int = 100) -> PoolSessions:
         """Play ``n_steps`` ticks in every environment and return them as sessions.
 
         Returns:
-            :class:`~agentnet.agent.Sessions` on the agent's device: observations
+            :class:`~agentnet.driving.original.PoolSessions` (:class:`~agentnet.agent.Sessions`
+            that unpack into the original's six numpy logs: ``observation_log, action_log,
+            reward_log, memories_log, is_alive_log, info_log = pool.interact(50)``) on the
+            agent's device: observations
             ``[n_envs, n_steps, ...]`` (what the agent acted on), actions, policy, agent_states
             (memory after each tick), rewards float32, is_alive and is_truncated bool
             ``[n_envs, n_steps]``, ``initial_agent_states`` (the memory entering tick 0, after a
@@ -209,12 +247,58 @@ class EnvPool:
             raise RuntimeError("EnvPool: interact on a closed pool")
         if int(n_steps) < 1:
             raise ValueError(f"EnvPool.interact: n_steps must be at least 1, got {n_steps}")
-        return self._recorder.interact(int(n_steps))
+        return as_pool_sessions(self._recorder.interact(int(n_steps)))
 
-    def update(self, n_steps: int, session_pool: SessionPoolEnvironment) -> Sessions:
-        """:meth:`interact` for ``n_steps`` ticks and append the sessions to ``session_pool``
-        (see :func:`agentnet.driving.common.update`); returns the sessions."""
-        return common.update(self, n_steps, session_pool)
+    @property
+    def prev_memory_states(self) -> list[np.ndarray]:
+        """The agent's memory after the last tick played, numpy ``[n_envs, ...]`` per memory
+        (the original's attribute; the next :meth:`interact` restarts it at zeros where an
+        episode starts, so prefer ``sessions.initial_agent_states``)."""
+        return [m.detach().cpu().numpy() for m in self._recorder.memory]
+
+    @property
+    def experience_replay(self) -> SessionPoolEnvironment:
+        """The pool's own replay, filled by :meth:`update` when given no session pool: a
+        :class:`~agentnet.environment.SessionPoolEnvironment` made the original way (holding
+        what was last loaded, growing by appends up to ``max_size``), on the agent's device."""
+        if self._experience_replay is None:
+            agent = self.agent
+            self._experience_replay = SessionPoolEnvironment(
+                observations=agent.observation_layers, actions=agent.action_layers,
+                agent_memories=agent.prev_state_layers, device=agent.device)
+        return self._experience_replay
+
+    def update(self, n_steps: int = 100, session_pool: SessionPoolEnvironment | None = None,
+               *, append: bool = False, max_size: int | None = None,
+               add_last_observation: bool = True, preprocess: Preprocess | None = None
+               ) -> Sessions:
+        """:meth:`interact` for ``n_steps`` ticks and store the sessions; returns them.
+
+        Given ``session_pool``, append them to it (see :func:`agentnet.driving.common.update`).
+        Without, as the original did: into :attr:`experience_replay`, replacing what it held
+        (``append=False``, the original's default) or appended keeping the newest ``max_size``
+        sessions (the pool's ``max_size`` if None; all if both are None).
+        ``preprocess(observations, actions, rewards, is_alive, preceding_memories)`` returns
+        the five, changed as it likes (numpy arrays, as the original's; memories a list).
+        ``add_last_observation`` must stay True: every agentnet session's last tick is only
+        the bootstrap value of the ticks before it (``crop_last``), as with the original's
+        default.
+        """
+        if not add_last_observation:
+            raise ValueError("EnvPool.update: add_last_observation=False is not supported: "
+                             "a session's last tick is always only a bootstrap target "
+                             "(crop_last), as the original's default made it")
+        if session_pool is not None:
+            if append or max_size is not None or preprocess is not None:
+                raise ValueError("EnvPool.update: append=, max_size= and preprocess= are for "
+                                 "the pool's own experience_replay; given a session_pool, the "
+                                 "sessions are appended to it (its capacity bounds it)")
+            return common.update(self, n_steps, session_pool)
+        sessions = self.interact(n_steps)
+        update_experience_replay(self.experience_replay, sessions, append,
+                                 max_size if max_size is not None else self.max_size,
+                                 preprocess)
+        return sessions
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, n_games: int = 1, record_video: str | None = None,

@@ -15,6 +15,7 @@ import torch
 
 from ..layers.base import Layer, as_torch_dtype, format_shape
 from ..records import Sessions, as_list
+from . import _pool_original as _original
 from .sum_tree import SumTree
 
 __all__ = ["SessionBatchEnvironment", "SessionPoolEnvironment", "RecordingAgent"]
@@ -121,11 +122,44 @@ class SessionPoolEnvironment:
     (3, 8)
     """
 
-    def __init__(self, capacity: int, session_length: int, agent: RecordingAgent | None = None,
-                 observation_specs: Sequence[Spec] | None = None,
+    def __init__(self, capacity: Any = None, session_length: Any = None,
+                 agent: Any = None, observation_specs: Any = None,
                  action_specs: Sequence[Spec] | None = None,
                  memory_specs: Sequence[Spec] | None = None, device: Any = None,
-                 prioritized: bool = False, alpha: float = 0.6, beta: float = 0.4):
+                 prioritized: bool = False, alpha: float = 0.6, beta: float = 0.4, *,
+                 observations: Any = None, actions: Any = None, agent_memories: Any = None,
+                 default_action_dtype: Any = None, rng_seed: int | None = None):
+        native = {"capacity": capacity, "session_length": session_length, "agent": agent,
+                  "observation_specs": observation_specs, "action_specs": action_specs,
+                  "memory_specs": memory_specs, "prioritized": prioritized or None}
+        original = {"observations": observations, "actions": actions,
+                    "agent_memories": agent_memories,
+                    "default_action_dtype": default_action_dtype, "rng_seed": rng_seed}
+        if capacity is not None and not _is_int(capacity):
+            # the original's positional form: SessionPoolEnvironment(observation_layer, ...)
+            positional = [capacity, session_length, agent, observation_specs, action_specs]
+            for name, value in zip(_original.ORIGINAL_ARGS, positional):
+                if value is not None and original[name] is not None:
+                    raise TypeError(f"SessionPoolEnvironment: {name} given twice")
+                original[name] = original[name] if value is None else value
+            native.update(capacity=None, session_length=None, agent=None,
+                          observation_specs=None, action_specs=None)
+        given_native = [k for k, v in native.items() if v is not None]
+        given_original = [k for k, v in original.items() if v is not None]
+        if given_native and given_original:
+            raise ValueError(
+                f"SessionPoolEnvironment: either agentnet's arguments (capacity, "
+                f"session_length, agent or *_specs, prioritized) or the original AgentNet's "
+                f"(observations=, actions=, agent_memories=, default_action_dtype=, rng_seed=), "
+                f"not both: got {', '.join(given_native)} with {', '.join(given_original)}")
+        self._original = not given_native
+        if self._original:
+            self._init_original(device, **original)
+            return
+        if capacity is None or session_length is None:
+            raise ValueError("SessionPoolEnvironment: give capacity and session_length (or "
+                             "the original AgentNet's observations=, actions=, "
+                             "agent_memories= by keyword)")
         if capacity < 1 or session_length < 1:
             raise ValueError(f"SessionPoolEnvironment: capacity and session_length must be "
                              f"positive, got {capacity} and {session_length}")
@@ -139,15 +173,23 @@ class SessionPoolEnvironment:
             device = agent.device if device is None else device
         if observation_specs is None:
             raise ValueError("SessionPoolEnvironment: give an agent or observation_specs")
-        self.capacity, self.session_length = capacity, session_length
+        self.capacity, self.session_length = int(capacity), int(session_length)
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.observation_specs = _specs(observation_specs, "observation_specs")
         self.action_specs = _specs(action_specs or [((), torch.int64)], "action_specs")
         self.memory_specs = _specs(memory_specs or [], "memory_specs")
+        self._allocate()
+        self.prioritized, self.alpha, self.beta = prioritized, alpha, beta
+        self._tree = SumTree(self.capacity, self.device) if prioritized else None
+        self._max_priority = 1.0
+        self._has_memories = True
+        self._generator: torch.Generator | None = None
 
+    def _allocate(self) -> None:
+        """Zeroed storage for ``capacity`` sessions of the specs; the pool empty."""
         def storage(spec: Spec, per_tick: bool = True) -> torch.Tensor:
-            shape = (capacity, session_length, *spec[0]) if per_tick else (capacity, *spec[0])
-            return torch.zeros(shape, dtype=spec[1], device=self.device)
+            lead = (self.capacity, self.session_length) if per_tick else (self.capacity,)
+            return torch.zeros((*lead, *spec[0]), dtype=spec[1], device=self.device)
 
         self._observations = [storage(spec) for spec in self.observation_specs]
         self._actions = [storage(spec) for spec in self.action_specs]
@@ -156,9 +198,36 @@ class SessionPoolEnvironment:
         self._is_truncated = storage(((), torch.bool))
         self._memories = [storage(spec, per_tick=False) for spec in self.memory_specs]
         self._position, self._size = 0, 0
-        self.prioritized, self.alpha, self.beta = prioritized, alpha, beta
-        self._tree = SumTree(capacity, self.device) if prioritized else None
+
+    def _init_original(self, device: Any, observations: Any, actions: Any,
+                       agent_memories: Any, default_action_dtype: Any,
+                       rng_seed: int | None) -> None:
+        """The original AgentNet's pool: fields described by counts or layers, holding
+        exactly the sessions last loaded (any number, any length: see :meth:`load_sessions`)."""
+        action_dtype = torch.int64 if default_action_dtype is None else as_torch_dtype(
+            default_action_dtype)
+        self._templates = (
+            _original.templates(1 if observations is None else observations, "observations",
+                                torch.float32),
+            _original.templates(1 if actions is None else actions, "actions", action_dtype),
+            _original.templates(1 if agent_memories is None else agent_memories,
+                                "agent_memories", torch.float32))
+        self.rng_seed = 1337 if rng_seed is None else int(rng_seed)  # the original's default
+        self._generator = torch.Generator().manual_seed(self.rng_seed)
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        self.capacity, self.session_length = 0, 0
+
+        def spec(template: _original.Template) -> Spec:
+            return (template[0] or (), template[1])
+
+        self.observation_specs = [spec(t) for t in self._templates[0]]
+        self.action_specs = [spec(t) for t in self._templates[1]]
+        self.memory_specs = [spec(t) for t in self._templates[2]]
+        self._allocate()
+        self.prioritized, self.alpha, self.beta = False, 0.6, 0.4
+        self._tree = None
         self._max_priority = 1.0
+        self._has_memories = False
 
     def __len__(self) -> int:
         return self._size
@@ -194,23 +263,53 @@ class SessionPoolEnvironment:
         return self._is_truncated[:self._size]
 
     @property
-    def preceding_memories(self) -> list[torch.Tensor]:
-        return [m[:self._size] for m in self._memories]
+    def preceding_memories(self) -> list[torch.Tensor] | None:
+        """``[N, ...]`` per agent memory, the memory before each session's tick 0; None for
+        a pool made the original way that was given no memories (a replay starts from
+        zeros)."""
+        return [m[:self._size] for m in self._memories] if self._has_memories else None
+
+    #: the original AgentNet's name of :attr:`preceding_memories`
+    preceding_agent_memories = preceding_memories
+
+    @property
+    def batch_size(self) -> int:
+        """How many sessions the pool holds (the original's name; ``len(pool)``)."""
+        return self._size
+
+    pool_size = batch_size
+
+    @property
+    def sequence_length(self) -> int:
+        """The original's name of :attr:`session_length`."""
+        return self.session_length
 
     # --- writing ----------------------------------------------------------------------------
-    def append_sessions(self, observations: Any, actions: Any = None,
-                        rewards: torch.Tensor | None = None, is_alive: torch.Tensor | None = None,
-                        is_truncated: torch.Tensor | None = None,
-                        preceding_memories: Sequence[torch.Tensor] | None = None) -> None:
+    def append_sessions(self, *args: Any, **kwargs: Any) -> None:
         """Store sessions ``[B, T, ...]``, overwriting the oldest when full.
 
-        Give the fields (as :class:`SessionBatchEnvironment` takes them), or one
-        :class:`~agentnet.agent.Sessions` from ``get_sessions`` as the only argument (its
-        ``initial_agent_states`` become the preceding memories). Every field is checked
-        before anything is written: a rejected append leaves the pool as it was.
+        ``append_sessions(observations, actions, rewards, is_alive=None, is_truncated=None,
+        preceding_memories=None)`` (``prev_memories=`` is accepted for
+        ``preceding_memories``): give the fields (as :class:`SessionBatchEnvironment` takes
+        them), or one :class:`~agentnet.agent.Sessions` from ``get_sessions`` as the only
+        argument (its ``initial_agent_states`` become the preceding memories). Every field is
+        checked before anything is written: a rejected append leaves the pool as it was.
+
+        A pool made the original way (``observations=``...) takes the original's
+        ``append_sessions(observation_sequences, action_sequences, reward_seq, is_alive=None,
+        prev_memories=None, max_pool_size=None)``, numpy arrays or tensors cast to the
+        stored dtypes: it grows by the new sessions and keeps the newest ``max_pool_size``
+        (all if None).
         """
-        self._write(self._validated(observations, actions, rewards, is_alive, is_truncated,
-                                    preceding_memories))
+        if self._original:
+            self._append_original(*args, **kwargs)
+            return
+        if kwargs.get("max_pool_size") is not None:
+            raise ValueError(f"append_sessions: max_pool_size is for pools made the original "
+                             f"way (observations=, actions=, agent_memories=); this pool "
+                             f"holds its newest {self.capacity} sessions (its capacity)")
+        kwargs.pop("max_pool_size", None)
+        self._write(self._validated(*args, **kwargs))
 
     def _write(self, fields: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         batch = fields[0][1].shape[0]
@@ -232,18 +331,80 @@ class SessionPoolEnvironment:
 
     def load_sessions(self, *args: Any, **kwargs: Any) -> None:
         """Replace the pool's content by the given sessions (arguments as
-        :meth:`append_sessions`); a rejected load leaves the pool as it was."""
+        :meth:`append_sessions`); a rejected load leaves the pool as it was.
+
+        A pool made the original way takes the original's ``load_sessions(
+        observation_sequences, action_sequences, reward_seq, is_alive=None,
+        prev_memories=None)`` (numpy arrays or tensors, cast to the stored dtypes) and then
+        holds exactly these sessions, whatever their number and length."""
+        if self._original:
+            self._set_original(_original.fields(
+                self._templates, _original.bind(args, kwargs, "load_sessions", False),
+                "load_sessions", self.device))
+            return
         fields = self._validated(*args, **kwargs)
         self._position, self._size = 0, 0
         if self._tree is not None:
             self._tree.update(torch.arange(self.capacity), torch.zeros(self.capacity))
         self._write(fields)
 
+    def _set_original(self, fields: dict[str, Any]) -> None:
+        """Hold exactly ``fields`` (from :func:`_original.fields`) and nothing else."""
+        batch, length = fields["rewards"].shape
+        self._observations, self._actions = fields["observations"], fields["actions"]
+        self._rewards, self._is_alive = fields["rewards"], fields["is_alive"]
+        self._is_truncated = fields["is_truncated"]
+        self._has_memories = fields["memories"] is not None
+        self._memories = fields["memories"] if self._has_memories else []
+        self.capacity, self.session_length = batch, length
+        self._position, self._size = 0, batch
+        self.observation_specs = [(tuple(o.shape[2:]), o.dtype) for o in self._observations]
+        self.action_specs = [(tuple(a.shape[2:]), a.dtype) for a in self._actions]
+        self.memory_specs = [(tuple(m.shape[1:]), m.dtype) for m in self._memories]
+
+    def _append_original(self, *args: Any, **kwargs: Any) -> None:
+        bound = _original.bind(args, kwargs, "append_sessions", True)
+        max_size = bound.pop("max_pool_size", None)
+        new = _original.fields(self._templates, bound, "append_sessions", self.device)
+        if self._size:
+            if new["rewards"].shape[1] != self.session_length:
+                raise ValueError(f"append_sessions: the pool holds sessions of "
+                                 f"{self.session_length} ticks, got {new['rewards'].shape[1]}")
+            if (new["memories"] is None) != (not self._has_memories):
+                raise ValueError("append_sessions: give prev_memories every time or never "
+                                 "(the pool holds sessions "
+                                 f"{'with' if self._has_memories else 'without'} them)")
+            old: dict[str, Any] = {"observations": self.observations, "actions": self.actions,
+                   "rewards": self.rewards, "is_alive": self.is_alive,
+                   "is_truncated": self.is_truncated, "memories": self.preceding_memories}
+            for key in new:
+                if key in ("observations", "actions", "memories"):
+                    if new[key] is not None:
+                        new[key] = [_joined(key, o, v) for o, v in zip(old[key], new[key])]
+                else:
+                    new[key] = _joined(key, old[key], new[key])
+        if max_size is not None:
+            if not _is_int(max_size) or max_size < 1:
+                raise ValueError(f"append_sessions: max_pool_size must be a positive int, "
+                                 f"got {max_size!r}")
+            for key, value in new.items():
+                if isinstance(value, list):
+                    new[key] = [v[-max_size:] for v in value]
+                elif value is not None:
+                    new[key] = value[-max_size:]
+        self._set_original(new)
+
     def _validated(self, observations: Any, actions: Any = None,
                    rewards: torch.Tensor | None = None, is_alive: torch.Tensor | None = None,
                    is_truncated: torch.Tensor | None = None,
-                   preceding_memories: Sequence[torch.Tensor] | None = None
+                   preceding_memories: Sequence[torch.Tensor] | None = None, *,
+                   prev_memories: Sequence[torch.Tensor] | None = None
                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if prev_memories is not None:  # the original's name
+            if preceding_memories is not None:
+                raise ValueError("append_sessions: give preceding_memories or prev_memories "
+                                 "(the original's name), not both")
+            preceding_memories = prev_memories
         if isinstance(observations, Sessions):  # from get_sessions or a pool
             sessions = observations
             if actions is not None:
@@ -429,21 +590,39 @@ class SessionPoolEnvironment:
         return SessionBatchEnvironment(
             take(self._observations), take(self._actions),
             self._rewards.index_select(0, indices), self._is_alive.index_select(0, indices),
-            self._is_truncated.index_select(0, indices), take(self._memories), indices)
+            self._is_truncated.index_select(0, indices),
+            take(self._memories) if self._has_memories else None, indices)
 
-    def sample_session_batch(self, n: int, replace: bool = True) -> SessionBatchEnvironment:
-        """``n`` sessions drawn uniformly (or by priority), as a :class:`SessionBatchEnvironment`
+    def sample_session_batch(self, n: int | None = None, replace: bool | None = None, *,
+                             max_n_samples: int | None = None) -> SessionBatchEnvironment:
+        """Sessions drawn uniformly (or by priority), as a :class:`SessionBatchEnvironment`
         whose ``indices`` say where they are in the pool and whose ``weights`` are their
-        importance weights (ones when sampling uniformly)."""
+        importance weights (ones when sampling uniformly).
+
+        Args:
+            n: how many to draw (``max_n_samples=``, the original's name, is accepted).
+            replace: draw with replacement (``n`` sessions) or without (``min(n, len(pool))``
+                distinct sessions: fewer than ``n`` when the pool holds fewer, as the
+                original's). None, the default: without replacement for a pool made the
+                original way (``observations=``..., the original's default), with it
+                otherwise (always ``n`` sessions, as a training step wants; a prioritized
+                pool only samples so).
+        """
+        if (n is None) == (max_n_samples is None):
+            raise TypeError("sample_session_batch: give n (or max_n_samples, the original's "
+                            "name), once")
+        n = int(n if n is not None else max_n_samples)  # type: ignore[arg-type]
+        if replace is None:
+            replace = not self._original
         if self._size == 0:
             raise ValueError("sample_session_batch: the pool is empty")
-        if not replace and n > self._size:
-            raise ValueError(f"sample_session_batch: cannot draw {n} sessions without "
-                             f"replacement from a pool holding {self._size}")
         if self._tree is None:
-            indices = (torch.randint(self._size, (n,), device=self.device) if replace else
-                       torch.randperm(self._size, device=self.device)[:n])
-            return self._take(indices)
+            generator = self._generator
+            on = self.device if generator is None else torch.device("cpu")
+            indices = (torch.randint(self._size, (n,), device=on, generator=generator)
+                       if replace else
+                       torch.randperm(self._size, device=on, generator=generator)[:n])
+            return self._take(indices.to(self.device))
         if not replace:
             raise ValueError("sample_session_batch: prioritized sampling draws with replacement")
         total = self._tree.total
@@ -485,6 +664,14 @@ class SessionPoolEnvironment:
                              f"{bad.unique()[:8].tolist()}")
         self._max_priority = max(self._max_priority, high_priority)
         self._tree.update(indices, priorities.clamp(min=1e-6) ** self.alpha)
+
+
+def _joined(name: str, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """``old`` then ``new`` along the session axis, or a ``ValueError`` naming the field."""
+    if old.shape[1:] != new.shape[1:]:
+        raise ValueError(f"append_sessions: {name} has shape {format_shape(tuple(new.shape))}, "
+                         f"the pool holds {format_shape(tuple(old.shape))}")
+    return torch.cat([old, new])
 
 
 def _is_int(value: Any) -> bool:
