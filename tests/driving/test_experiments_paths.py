@@ -35,7 +35,10 @@ class Screen(gymnasium.Env):
 
 def test_the_names_are_agentnets():
     assert OriginalEnvPool is EnvPool
-    assert BooleanReasoningEnvironment is BooleanReasoning
+    from agentnet.experiments import boolean_reasoning
+    assert boolean_reasoning.BooleanReasoning is BooleanReasoning
+    # the original's class is its own (its contract, not agentnet's configurable task)
+    assert BooleanReasoningEnvironment is not BooleanReasoning
 
 
 @pytest.mark.parametrize("grayscale", [True, False])

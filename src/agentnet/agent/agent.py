@@ -12,11 +12,12 @@ from ..layers import graph
 from ..layers.base import Layer, check_flags
 from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, register_layers
 from ..records import ActT, AgentReaction, ObsT, PolT, Reaction, Sessions, TickLayout
-from . import checks, replay, rollout
+from . import checks, composition, replay, rollout
 
 if TYPE_CHECKING:
     from ..environment.base import BaseEnvironment
     from ..environment.session_pool import SessionBatchEnvironment, SessionPoolEnvironment
+    from .recurrence import Recurrence
 
 __all__ = ["Agent", "MDPAgent"]
 
@@ -273,6 +274,31 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
         return rollout.play(self, environment, 10 if session_length is None else session_length,
                             batch_size, initial_env_states, initial_observations, initial_hidden,
                             continue_from, additional, flags, compiled)
+
+    def as_recurrence(self, environment: BaseEnvironment, session_length: int = 10,
+                      batch_size: int | None = None, initial_env_states: Any = "zeros",
+                      initial_observations: Any = "zeros", initial_hidden: Any = "zeros",
+                      recurrence_name: str = "AgentRecurrence",
+                      unroll_scan: bool | None = None) -> Recurrence:
+        """This agent playing ``environment``, as a :class:`~agentnet.agent.Recurrence` layer
+        of a bigger graph (the original's method): outputs each memory, environment state,
+        observation, policy and action ``[B, T, ...]``, in that order. See
+        :func:`agentnet.agent.composition.environment_recurrence`."""
+        return composition.environment_recurrence(
+            self, environment, session_length, batch_size, initial_env_states,
+            initial_observations, initial_hidden, recurrence_name, unroll_scan)
+
+    def as_replay_recurrence(self, environment: SessionPoolEnvironment
+                             | SessionBatchEnvironment, session_length: int | None = 10,
+                             initial_hidden: Any = "zeros",
+                             recurrence_name: str = "ReplayRecurrence",
+                             unroll_scan: bool | None = None) -> Recurrence:
+        """This agent replaying ``environment``'s recorded sessions (their first
+        ``session_length`` ticks, the original's default 10; None for all), as a
+        :class:`~agentnet.agent.Recurrence`: outputs each memory, policy and action
+        ``[B, T, ...]``. See :func:`agentnet.agent.composition.replay_recurrence`."""
+        return composition.replay_recurrence(self, environment, session_length,
+                                             initial_hidden, recurrence_name, unroll_scan)
 
 
 MDPAgent = Agent

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..environment.base import as_shapes
 from ..layers.base import InputLayer, Layer, fits_shape, format_shape
 
 if TYPE_CHECKING:
@@ -155,14 +156,15 @@ def check_environment(agent: Agent, env: BaseEnvironment) -> None:
     if len(env.observation_shapes) != len(agent.observation_layers):
         raise ValueError(f"{name} gives {len(env.observation_shapes)} observations, the agent "
                          f"has {len(agent.observation_layers)} observation layers")
-    for shape, layer in zip(env.observation_shapes, agent.observation_layers):
+    for shape, layer in zip(as_shapes(env.observation_shapes), agent.observation_layers):
         if not fits_shape(tuple(shape), layer.output_shape[1:]):
             raise ValueError(f"{name} observations have shape {format_shape((None, *shape))}, "
                              f"{layer.describe()} expects {format_shape(layer.output_shape)}")
     if len(env.action_shapes) != len(agent.action_layers):
         raise ValueError(f"{name} takes {len(env.action_shapes)} actions, the agent has "
                          f"{len(agent.action_layers)} action layers")
-    for shape, dtype, layer in zip(env.action_shapes, env.action_dtypes, agent.action_layers):
+    for shape, dtype, layer in zip(as_shapes(env.action_shapes), env.action_dtypes,
+                                   agent.action_layers):
         if tuple(layer.output_shape[1:]) != tuple(shape) or layer.output_dtype != dtype:
             raise ValueError(f"{name} takes actions {format_shape((None, *shape))} {dtype}, "
                              f"{layer.describe()} gives {format_shape(layer.output_shape)} "

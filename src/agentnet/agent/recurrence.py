@@ -17,22 +17,31 @@ __all__ = ["Recurrence"]
 class Recurrence(Layer):
     """A layer that applies a one-step graph ``n_steps`` times, feeding new states back.
 
-    Args:
-        input_sequences: ``{inner InputLayer [None, ...]: outer layer [None, T, ...]}``; tick
-            ``t`` of the inner graph sees ``sequence[:, t]``.
+    Args (the original's, in its order; pass them by keyword):
         input_nonsequences: ``{inner InputLayer: outer layer}``, the same value every tick
             (e.g. an encoder's whole sequence for a decoder to attend over).
-        state_variables: ``{new_state_layer: prev_state InputLayer}``, as in ``Agent``.
-        state_init: ``{new_state_layer: outer layer [None, ...]}``, the state before tick 0;
-            zeros for states not listed.
+        input_sequences: ``{inner InputLayer [None, ...]: outer layer [None, T, ...]}``; tick
+            ``t`` of the inner graph sees ``sequence[:, t]``.
         tracked_outputs: inner layers whose value is recorded every tick.
+        state_variables: ``{new_state_layer: prev_state InputLayer}``, as in ``Agent``.
+        state_init: ``{new_state_layer: outer layer [None, ...]}``, the state before tick 0
+            (zeros for states not listed), or a list with one such layer (or None) per state
+            in ``state_variables`` order; ``"zeros"`` or None for all zeros.
+        unroll_scan: the original's choice between ``theano.scan`` and an unrolled loop;
+            accepted and ignored (torch always runs the loop eagerly), with a warning.
         n_steps: the number of ticks; taken from the sequences when there are any.
         batch_size: needed only when there are no outer inputs to take it from.
         mask_input: an outer layer ``[None, T]`` (bool, or 0/1 numbers) for sequences of
             different lengths: at a tick where it is False, every state and tracked output
             keeps its previous value (zeros for tracked outputs before the first tick).
-        unroll_scan: the original's choice between ``theano.scan`` and an unrolled loop;
-            accepted and ignored (torch always runs the loop eagerly), with a warning.
+        delayed_states: states whose sequences are shifted one tick later, starting from
+            their initial value (and losing the last one): an environment's state and
+            observation in ``Agent.as_recurrence``, so that tick ``t`` holds what the agent saw
+            at ``t``.
+        verify_graph: accepted; the graph is always checked (a missing input raises).
+        force_cast_types: cast each new state to its previous-state layer's dtype (otherwise
+            they are fed back as computed).
+        name: the layer's name.
 
     The keys of ``input_sequences`` may be any inner layer, not only InputLayers: a layer given
     a sequence is not computed (its value comes from the sequence), nor are the layers below it.
@@ -60,21 +69,22 @@ class Recurrence(Layer):
     torch.Size([2, 7, 5])
     """
 
-    def __init__(self, input_sequences: Mapping[Layer, Layer] | None = None,
-                 input_nonsequences: Mapping[Layer, Layer] | None = None,
-                 state_variables: Mapping[Layer, Layer] | None = None,
-                 state_init: Mapping[Layer, Layer] | None = None,
+    def __init__(self, input_nonsequences: Mapping[Layer, Layer] | None = None,
+                 input_sequences: Mapping[Layer, Layer] | None = None,
                  tracked_outputs: Layer | Sequence[Layer] = (),
-                 n_steps: int | None = None, batch_size: int | None = None,
-                 name: str | None = None, *, mask_input: Layer | None = None,
-                 unroll_scan: bool | None = None):
+                 state_variables: Mapping[Layer, Layer] | None = None,
+                 state_init: Mapping[Layer, Layer] | Sequence[Layer | None] | str | None = None,
+                 unroll_scan: bool | None = None, n_steps: int | None = None,
+                 batch_size: int | None = None, mask_input: Layer | None = None,
+                 delayed_states: Sequence[Layer] = (), verify_graph: bool = True,
+                 force_cast_types: bool = False, name: str | None = None):
         if unroll_scan is not None:
             warnings.warn("Recurrence: unroll_scan is ignored (a Theano option: torch runs the "
                           "loop eagerly)", stacklevel=2)
         sequences = dict(input_sequences or {})
         nonsequences = dict(input_nonsequences or {})
         states = dict(state_variables or {})
-        inits = dict(state_init or {})
+        inits = _as_init_dict(state_init, list(states))
         masks = [] if mask_input is None else [mask_input]
         super().__init__([*sequences.values(), *nonsequences.values(), *inits.values(), *masks],
                          name)
@@ -90,6 +100,12 @@ class Recurrence(Layer):
             raise ValueError(f"{self.describe()}: state_init names a layer that is not a key of "
                              f"state_variables")
         self.n_steps, self.batch_size = n_steps, batch_size
+        self.force_cast_types, self.verify_graph = force_cast_types, verify_graph
+        delayed = as_layer_list(delayed_states, "delayed_states")
+        if any(layer not in self.state_layers for layer in delayed):
+            raise ValueError(f"{self.describe()}: delayed_states must be keys of "
+                             f"state_variables")
+        self.delayed_index = [self.state_layers.index(layer) for layer in delayed]
         self._check(sequences, nonsequences, inits)
         outputs = self.state_layers + self.tracked_layers
         if not outputs:
@@ -192,8 +208,9 @@ class Recurrence(Layer):
         n_states = len(self.state_layers)
         history: list[list[torch.Tensor]] = []
         previous: list[torch.Tensor] | None = None
+        initial = states
         for t in range(n_steps):
-            outputs = self._plan([s[:, t] for s in sequences] + nonsequences + states, flags)
+            outputs = self._step([s[:, t] for s in sequences] + nonsequences + states, flags)
             if mask is not None:
                 if previous is None:
                     previous = states + [torch.zeros_like(o) for o in outputs[n_states:]]
@@ -204,7 +221,49 @@ class Recurrence(Layer):
             history.append(outputs)
         if not history:
             raise ValueError(f"{self.describe()}: cannot unroll 0 steps")
-        return tuple(stack_ticks(history))
+        sequences_out = stack_ticks(history)
+        for index in self.delayed_index:  # one tick later: start from the initial value
+            sequences_out[index] = torch.cat([initial[index][:, None],
+                                              sequences_out[index][:, :-1]], dim=1)
+        return tuple(sequences_out)
+
+    def _step(self, values: list[Any], flags: Mapping[str, Any]) -> list[Any]:
+        outputs = self._plan(values, flags)
+        if self.force_cast_types:
+            for index, prev in enumerate(self.prev_state_layers):
+                outputs[index] = outputs[index].to(prev.output_dtype)
+        return outputs
+
+    def get_one_step(self, prev_states: Mapping[Layer, Any] | Sequence[Any] | Any = (),
+                     current_inputs: Mapping[Layer, Any] | Sequence[Any] | Any = (),
+                     **flags: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """One tick of the inner graph: ``(new_states, new_outputs)``, lists in the order of
+        ``state_variables`` and ``tracked_outputs`` (the original's method).
+
+        Args:
+            prev_states: ``{new_state_layer: tensor [B, ...]}``, or a list in the order of
+                ``state_variables`` (a single tensor for a single state).
+            current_inputs: ``{inner input layer: tensor [B, ...]}``, or a list in the
+                order of the nonsequences' keys, then the sequences' (the original's order).
+            flags: reach every layer, as in :func:`~agentnet.layers.get_output`.
+
+        >>> from agentnet import layers as L
+        >>> from agentnet.memory import RNNCell
+        >>> x_t, h_prev = L.InputLayer((None, 3)), L.InputLayer((None, 5))
+        >>> h = RNNCell(h_prev, x_t)
+        >>> rec = Recurrence(input_sequences={x_t: L.InputLayer((None, 7, 3))},
+        ...                  state_variables={h: h_prev})
+        >>> (h_1,), outputs = rec.get_one_step([torch.zeros(2, 5)], [torch.ones(2, 3)])
+        >>> h_1.shape, outputs
+        (torch.Size([2, 5]), [])
+        """
+        states = _ordered(prev_states, self.state_layers, "prev_states", self.describe())
+        inputs = _ordered(current_inputs, self.nonsequence_inputs + self.sequence_inputs,
+                          "current_inputs", self.describe())
+        n_nonseq = len(self.nonsequence_inputs)
+        # the plan takes sequences, then nonsequences, then previous states
+        outputs = self._step(inputs[n_nonseq:] + inputs[:n_nonseq] + states, flags)
+        return outputs[:len(self.state_layers)], outputs[len(self.state_layers):]
 
     def _initial_states(self, inputs: Sequence[torch.Tensor],
                         inits: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -227,3 +286,37 @@ def _keep_where_masked(mask_t: torch.Tensor, new: torch.Tensor, old: torch.Tenso
     """``new`` where ``mask_t`` (``[B]``) is true, ``old`` (its value a tick before) elsewhere."""
     keep = mask_t.to(torch.bool).view((-1,) + (1,) * (new.dim() - 1))
     return torch.where(keep, new, old.to(new.dtype))
+
+
+def _as_init_dict(state_init: Any, states: list[Layer]) -> dict[Layer, Layer]:
+    """``state_init`` as ``{new_state_layer: outer layer}``: from a dict, None or
+    ``"zeros"`` (no initial values), or a list with one layer (or None) per state."""
+    if state_init is None or (isinstance(state_init, str) and state_init == "zeros"):
+        return {}
+    if isinstance(state_init, Mapping):
+        return dict(state_init)
+    if isinstance(state_init, str):
+        raise ValueError(f"Recurrence: state_init={state_init!r}; give 'zeros', a dict or a "
+                         f"list of layers")
+    inits = [state_init] if isinstance(state_init, Layer) else list(state_init)
+    if len(inits) != len(states):
+        raise ValueError(f"Recurrence: state_init lists {len(inits)} initial values for "
+                         f"{len(states)} state_variables")
+    return {state: init for state, init in zip(states, inits) if init is not None}
+
+
+def _ordered(values: Any, layers: list[Layer], what: str, where: str) -> list[Any]:
+    """Values for ``layers`` from ``{layer: value}``, a list in their order, or one value."""
+    if isinstance(values, Mapping):
+        missing = [layer.describe() for layer in layers if layer not in values]
+        unknown = [key for key in values if key not in layers]
+        if missing or unknown:
+            raise ValueError(f"{where}: {what} must give exactly "
+                             f"{[layer.describe() for layer in layers]}; missing {missing}, "
+                             f"unknown {[getattr(k, 'name', k) for k in unknown]}")
+        return [values[layer] for layer in layers]
+    listed = [values] if isinstance(values, torch.Tensor) else list(values)
+    if len(listed) != len(layers):
+        raise ValueError(f"{where}: {what} gives {len(listed)} values for {len(layers)} layers "
+                         f"{[layer.describe() for layer in layers]}")
+    return listed

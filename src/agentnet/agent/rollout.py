@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..environment.base import BaseEnvironment
+from ..environment.base import BaseEnvironment, as_tensor_list
 from ..layers.base import Layer
 from ..layers.graph import GraphPlan
 from ..records import Sessions, TickLayout, restart_memories, stack_ticks
@@ -112,6 +112,7 @@ def _tick(plan: GraphPlan, layout: TickLayout, flags: Mapping[str, Any]) -> Tick
         outputs = plan(observations + memories, flags)
         actions = layout.actions_of(outputs)
         new_states, new_observations = env.get_action_results(states, actions)
+        new_states, new_observations = as_tensor_list(new_states), as_tensor_list(new_observations)
         rewards = env.get_rewards(states, actions, new_states)
         return is_alive, outputs, new_states, new_observations, rewards
 

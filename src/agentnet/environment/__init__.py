@@ -6,7 +6,7 @@ Nothing here imports :mod:`agentnet.agent`: what drives an agent (Gymnasium pool
 from there when asked for (``agentnet.environment.EnvPool`` is ``agentnet.driving.EnvPool``).
 """
 from .acrobot import Acrobot
-from .base import BaseEnvironment
+from .base import BaseEnvironment, EnvironmentStepLayer
 from .boolean_reasoning import BooleanReasoning
 from .cartpole import CartPole
 from .episodes import EpisodeStats, EpisodeTracker
@@ -18,7 +18,7 @@ from .session_pool import SessionBatchEnvironment, SessionPoolEnvironment
 from .sum_tree import SumTree
 from .tmaze import TMaze
 
-__all__ = ["BaseEnvironment", "CartPole", "EpisodeTracker", "EpisodeStats",
+__all__ = ["BaseEnvironment", "EnvironmentStepLayer", "CartPole", "EpisodeTracker", "EpisodeStats",
            "SessionPoolEnvironment", "SessionBatchEnvironment", "SumTree", "TMaze",
            "BooleanReasoning", "MaskedObservations",
            "Acrobot", "MountainCar", "MountainCarContinuous", "Pendulum", "NativeVectorEnv",

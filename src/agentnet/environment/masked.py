@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .base import BaseEnvironment
+from .base import BaseEnvironment, as_shapes
 
 __all__ = ["MaskedObservations"]
 
@@ -33,7 +33,7 @@ class MaskedObservations(BaseEnvironment):
     """
 
     def __init__(self, env: BaseEnvironment, keep: Sequence[int] = (0, 2)) -> None:
-        shapes = list(env.observation_shapes)
+        shapes = list(as_shapes(env.observation_shapes))
         if len(shapes) != 1 or len(shapes[0]) != 1:
             raise ValueError(f"MaskedObservations: {type(env).__name__} must give one "
                              f"observation [B, n], it gives shapes {shapes}")

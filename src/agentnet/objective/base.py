@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -24,8 +25,13 @@ class BaseObjective:
             [0., 0., 1.]])
     """
 
-    def reset(self, batch_size: int) -> None:
-        """Called when a new batch of ``batch_size`` sessions starts; does nothing by default."""
+    def reset(self, batch_size: int | None, device: Any = None) -> Any:
+        """Called when a new batch of ``batch_size`` sessions starts; does nothing by default.
+        In a class that is also an environment (``class Env(BaseObjective,
+        BaseEnvironment)``, as the original's experiments were), it is the environment's
+        ``reset`` and returns its initial ``(states, observations)``."""
+        next_reset = getattr(super(), "reset", None)
+        return None if next_reset is None else next_reset(batch_size, device)
 
     def get_reward(self, last_environment_states: list[torch.Tensor],
                    agent_actions: list[torch.Tensor], batch_id: int) -> torch.Tensor:

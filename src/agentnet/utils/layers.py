@@ -1,6 +1,6 @@
 """The original AgentNet's ``agentnet.utils.layers`` helpers that still mean something in
 torch: elementwise ``mul`` and ``add`` of layers, ``clip_grads``, ``get_layer_dtype``,
-``reapply``, and merging axes into the batch axis and back (``BroadcastLayer``,
+``reapply`` and ``ReapplyLayer``, and merging axes into the batch axis and back (``BroadcastLayer``,
 ``UnbroadcastLayer``, ``UpcastLayer``)."""
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import Any
 
 import torch
 
-from ..layers.base import Layer, format_shape
+from ..layers.base import InputLayer, ItemLayer, Layer, format_shape
 from ..layers.dense import LambdaLayer, NonlinearityLayer
+from ..layers.graph import GraphPlan, as_layer_list, get_all_layers, register_layers
 from .clone import reapply
 
-__all__ = ["mul", "add", "clip_grads", "get_layer_dtype", "reapply", "BroadcastLayer",
-           "UnbroadcastLayer", "UpcastLayer"]
+__all__ = ["mul", "add", "clip_grads", "get_layer_dtype", "reapply", "ReapplyLayer",
+           "BroadcastLayer", "UnbroadcastLayer", "UpcastLayer"]
 
 
 def _names(layers: Sequence[Layer]) -> str:
@@ -74,6 +75,82 @@ def get_layer_dtype(layer: Layer, default: torch.dtype | None = None) -> Any:
     has none."""
     dtype = getattr(layer, "output_dtype", None)
     return dtype if dtype is not None else default or torch.get_default_dtype()
+
+
+class ReapplyLayer(Layer):
+    """Part of a graph applied to other inputs, as one layer with several outputs (the
+    original's ``ReapplyLayer``; :func:`reapply` gives separate layers instead).
+
+    Args:
+        layers: the layers to compute: a list (or one layer), or a dict ``{key: layer}``.
+        replacements: ``{layer_of_the_graph: new_layer}``: the given layers are computed
+            with ``new_layer``'s output wherever ``layer_of_the_graph``'s was read (the
+            graph's InputLayers not replaced are read as they are).
+        output_shapes, output_dtypes: the outputs' shapes and dtypes (a list or a dict like
+            ``layers``); by default the layers' own.
+        name: the layer's name.
+
+    ``layer[key]`` (a key of the dict, or an index) is one output as a layer. The parameters
+    are the original layers' (shared, not copied).
+
+    >>> import torch
+    >>> from agentnet import layers as L
+    >>> x = L.InputLayer((None, 3), name="x")
+    >>> h = L.DenseLayer(x, 2, name="h")
+    >>> y = L.InputLayer((None, 3), name="y")
+    >>> again = ReapplyLayer({"h": h}, {x: y})
+    >>> value = torch.randn(4, 3)
+    >>> torch.equal(L.get_output(again["h"], {y: value}), L.get_output(h, {x: value}))
+    True
+    """
+
+    def __init__(self, layers: Layer | Sequence[Layer] | dict[Any, Layer],
+                 replacements: dict[Layer, Layer], output_shapes: Any = None,
+                 output_dtypes: Any = None, name: str | None = None):
+        if not isinstance(replacements, dict) or not replacements:
+            raise TypeError(f"ReapplyLayer {name!r}: replacements must be a non-empty dict "
+                            f"{{layer_of_the_graph: new_layer}}")
+        as_dict = dict(layers) if isinstance(layers, dict) else dict(
+            enumerate(as_layer_list(layers, f"ReapplyLayer {name!r} layers")))
+        self.keys_ = list(as_dict)
+        self.reapplied = as_layer_list(list(as_dict.values()), f"ReapplyLayer {name!r} layers")
+        self.replaced = as_layer_list(list(replacements), "replacements keys")
+        shapes, dtypes = (self._per_output(given, attribute) for given, attribute in
+                          ((output_shapes, "output_shape"), (output_dtypes, "output_dtype")))
+        self._shapes, self._dtypes = shapes, dtypes
+        replaced = set(map(id, self.replaced))
+        inside = get_all_layers(self.reapplied, self.replaced)
+        # inputs of the graph that are not replaced are read from where they are
+        kept: list[Layer] = [layer for layer in inside
+                if isinstance(layer, InputLayer) and id(layer) not in replaced]
+        super().__init__(list(replacements.values()) + kept, name)
+        self._plan = GraphPlan(self.reapplied, self.replaced + kept)
+        self.inner_layers = register_layers(
+            [layer for layer in inside if id(layer) not in replaced
+             and not isinstance(layer, InputLayer)])
+
+    def _per_output(self, given: Any, attribute: str) -> tuple[Any, ...]:
+        if given is None:
+            return tuple(getattr(layer, attribute) for layer in self.reapplied)
+        if isinstance(given, dict):
+            return tuple(given[key] for key in self.keys_)
+        return tuple(given)
+
+    def _set_output_spec(self) -> None:
+        self.output_shape = self._shapes
+        self.output_dtype = self._dtypes
+
+    def __getitem__(self, key: Any) -> ItemLayer:
+        """The output of the layer given under ``key`` (its index, for a list)."""
+        if key not in self.keys_:
+            raise KeyError(f"{self.describe()}: no output {key!r} (outputs: {self.keys_})")
+        return ItemLayer(self, self.keys_.index(key))
+
+    def keys(self) -> list[Any]:
+        return list(self.keys_)
+
+    def get_output_for(self, *inputs: torch.Tensor, **flags: Any) -> tuple[torch.Tensor, ...]:
+        return tuple(self._plan(list(inputs), flags))
 
 
 class BroadcastLayer(Layer):
