@@ -27,9 +27,20 @@ def test_top_level_names_match_the_design():
 
 
 def test_test_files_have_unique_names():
-    # tests/ has no __init__.py: pytest imports test files by basename, so twins collide
+    """Every ``.py`` file under tests/ has a basename of its own.
+
+    No test file imports another (shared helpers live in plain modules such as
+    ``learning/brute_force.py`` and ``driving/fake_envs.py``), but tests/ has no
+    ``__init__.py``: pytest's default ("prepend") import mode puts each file's folder on
+    ``sys.path`` and imports it as a top-level module named by its basename, so two test files
+    of the same name in different folders fail collection ("import file mismatch"), and a helper
+    module (imported by bare name by the tests and by worker processes) would shadow its twin.
+    """
     from collections import Counter
     from pathlib import Path
 
     names = Counter(p.name for p in Path(__file__).parent.rglob("*.py"))
-    assert [name for name, count in names.items() if count > 1] == []
+    twins = [name for name, count in names.items() if count > 1]
+    assert twins == [], (
+        f"{twins}: tests/ is no package, so pytest imports its files as top-level modules by "
+        "basename; give each file a name of its own")

@@ -1,13 +1,19 @@
-"""EnvPool against a counting environment whose episodes are known tick by tick."""
+"""EnvPool against a counting environment whose episodes are known tick by tick (``CountingEnv``
+and its ``reference``, shared with other tests in ``fake_envs``)."""
 from __future__ import annotations
 
 import multiprocessing
 import warnings
 
-import gymnasium as gym
-import numpy as np
 import pytest
 import torch
+from fake_envs import (
+    CountingEnv,
+    DictCountingEnv,
+    check_against_reference,
+    counting_agent,
+    reference,
+)
 
 from agentnet import Agent
 from agentnet import layers as L
@@ -15,50 +21,6 @@ from agentnet.driving import EnvPool, GamePool
 from agentnet.environment import EpisodeStats, SessionPoolEnvironment
 from agentnet.memory import GRUCell
 from agentnet.resolver import EpsilonGreedyResolver, GreedyResolver
-
-# episode k of the environment reset with seed `tag` lasts SCHEDULE[(k + tag) % 4] steps
-SCHEDULE = [(3, "term"), (2, "trunc"), (4, "both"), (1, "term")]
-
-
-class CountingEnv(gym.Env):
-    """Observes ``[t, episode, tag, signal]``: steps taken in this episode, the episode's index,
-    the seed of the first reset, and 1 (or 1e30 all through episode 0 when ``poison``).
-    Step ``t -> t + 1`` with action ``a`` earns ``10 * episode + t + 1 + a / 2``."""
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
-    schedule = SCHEDULE
-
-    def __init__(self, poison: bool = False, render_mode: str | None = None):
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self.poison, self.render_mode = poison, render_mode
-        self.tag, self.episode, self.t = 0, -1, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        if seed is not None:
-            self.tag, self.episode = seed, 0
-        else:
-            self.episode += 1
-        self.t = 0
-        return self._observation(), {}
-
-    def _observation(self):
-        signal = 1e30 if self.poison and self.episode == 0 else 1.0
-        return np.array([self.t, self.episode, self.tag, signal], dtype=np.float32)
-
-    def step(self, action):
-        self.t += 1
-        length, end = self.schedule[(self.episode + self.tag) % len(self.schedule)]
-        done = self.t >= length
-        reward = 10.0 * self.episode + self.t + 0.5 * int(action)
-        return self._observation(), reward, done and end != "trunc", done and end != "term", {}
-
-    def render(self):
-        frame = np.zeros((16, 16, 3), dtype=np.uint8)
-        frame[:, : self.t] = 255
-        return frame
-
 
 # env tag 0, tick by tick: (t observed, episode, reward, is_alive, is_truncated); actions are t % 2
 HAND_MADE = [
@@ -72,50 +34,6 @@ HAND_MADE = [
     (0, 3, 31.0, True, False), (1, 3, 0.0, False, False),
     (0, 4, 41.0, True, False), (1, 4, 42.5, True, False),
 ]
-
-
-def reference(tag: int, n_steps: int) -> list[tuple]:
-    """The same table for any tag: every episode's steps, then one dead tick."""
-    rows: list[tuple] = []
-    episode = 0
-    while len(rows) < n_steps:
-        length, end = SCHEDULE[(episode + tag) % len(SCHEDULE)]
-        for t in range(length):
-            last = t == length - 1
-            rows.append((t, episode, 10.0 * episode + t + 1 + 0.5 * (t % 2), True,
-                         last and end == "trunc"))
-        rows.append((length, episode, 0.0, False, False))
-        episode += 1
-    return rows[:n_steps]
-
-
-def counting_agent():
-    """Acts t % 2; memories: ticks of this episode, and the sum of its signals."""
-    obs = L.InputLayer((None, 4), name="observation")
-    prev_count = L.InputLayer((None, 1), name="prev_count")
-    count = L.LambdaLayer(prev_count, lambda c: c + 1, name="count")
-    prev_total = L.InputLayer((None, 1), name="prev_total")
-    total = L.LambdaLayer([prev_total, obs], lambda s, o: s + o[:, 3:], name="total")
-    q = L.LambdaLayer([obs, total], lambda o, s: torch.cat([1 - o[:, :1] % 2, o[:, :1] % 2], 1)
-                      + 1e-3 * torch.tanh(s), name="q")
-    return Agent(obs, {count: prev_count, total: prev_total}, q, GreedyResolver(q)), count, total
-
-
-def check_against_reference(sessions, count, total, tags, n_steps, start=0):
-    for row, tag in enumerate(tags):
-        expected = reference(tag, start + n_steps)[start:]
-        t, episode, reward, alive, truncated = (torch.tensor(c) for c in zip(*expected))
-        observed = sessions.observations[row]
-        assert torch.equal(observed[:, 0], t.float()), (row, observed[:, 0])
-        assert torch.equal(observed[:, 1], episode.float())
-        assert torch.equal(observed[:, 2], torch.full((n_steps,), float(tag)))
-        assert torch.equal(sessions.rewards[row], reward.float())
-        assert torch.equal(sessions.is_alive[row], alive)
-        assert torch.equal(sessions.is_truncated[row], truncated)
-        assert torch.equal(sessions.actions[row], t % 2)
-        # memory restarts at each episode's first tick and runs through the dead tick
-        assert torch.equal(sessions.agent_states[count][row, :, 0], t.float() + 1)
-        assert torch.equal(sessions.agent_states[total][row, :, 0], t.float() + 1)
 
 
 def assert_no_children():
@@ -265,19 +183,6 @@ def test_mistakes_raise_at_construction():
         EnvPool(Agent(obs, policy_estimators=q, action_layers=GreedyResolver(q)), CountingEnv)
     with pytest.raises(TypeError, match="Gymnasium id or a zero-argument factory"):
         EnvPool(agent, 42)
-
-
-class DictCountingEnv(CountingEnv):
-    """CountingEnv observed as ``{"position": [t, episode], "signal": [tag, signal]}``."""
-
-    def __init__(self):
-        super().__init__()
-        box = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
-        self.observation_space = gym.spaces.Dict({"position": box, "signal": box})
-
-    def _observation(self):
-        o = super()._observation()
-        return {"position": o[:2], "signal": o[2:]}
 
 
 def test_dict_observations_go_to_the_observation_layers_of_the_same_name():

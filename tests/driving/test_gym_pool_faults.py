@@ -7,69 +7,18 @@ import os
 import time
 import warnings
 
-import gymnasium as gym
-import numpy as np
 import pytest
 import torch
+from fake_envs import (
+    CRASHES,
+    SAFE_TAGS,
+    AlwaysCrashing,
+    CrashingEnv,
+    EnvCrash,
+    agent_with_memory,
+)
 
-from agentnet import Agent
-from agentnet import layers as L
 from agentnet.driving import EnvPool
-from agentnet.resolver import GreedyResolver
-
-SAFE_TAGS = (6, 7)        # with seed=0, environments 6 and 7 never crash
-CRASHES: list[int] = []   # the tag of every crash, in order (sync environments only)
-
-
-class EnvCrash(Exception):
-    pass
-
-
-class CrashingEnv(gym.Env):
-    """Observes ``[t, episode, tag]``; episodes alternate between 40 steps ending in a
-    termination and 25 ending in a truncation; each step draws from the seeded generator and
-    crashes when the draw is below ``p`` (never for SAFE_TAGS). ``[t, episode, tag]`` as in
-    test_gym_pool's CountingEnv; the tag is the first reset's seed."""
-
-    def __init__(self, p: float = 1e-3):
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self.p, self.tag, self.episode, self.t = p, 0, -1, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        if seed is not None:
-            self.tag, self.episode = seed, 0
-        else:
-            self.episode += 1
-        self.t = 0
-        return self._observation(), {}
-
-    def _observation(self):
-        return np.array([self.t, self.episode, self.tag % 1000], dtype=np.float32)
-
-    def length(self, episode=None):
-        return (40, 25)[((self.episode if episode is None else episode) + self.tag) % 2]
-
-    def step(self, action):
-        draw = self.np_random.random()            # drawn whatever p is: runs stay comparable
-        if draw < self.p and self.tag not in SAFE_TAGS:
-            CRASHES.append(self.tag)
-            raise EnvCrash(f"environment {self.tag} crashed at step {self.t}")
-        self.t += 1
-        done = self.t >= self.length()
-        reward = 1.0 + self.t % 3 + 0.5 * int(action)
-        truncates = self.length() == 25
-        return self._observation(), reward, done and not truncates, done and truncates, {}
-
-
-def agent_with_memory():
-    obs = L.InputLayer((None, 3), name="observation")
-    prev = L.InputLayer((None, 1), name="prev_count")
-    count = L.LambdaLayer(prev, lambda c: c + 1, name="count")
-    q = L.LambdaLayer([obs, count], lambda o, c: torch.cat([(o[:, :1] + c) % 2,
-                                                            1 - (o[:, :1] + c) % 2], 1), name="q")
-    return Agent(obs, {count: prev}, q, GreedyResolver(q)), count
 
 
 def collect(pool, calls, n_steps):
@@ -136,11 +85,6 @@ def test_crashing_environments_are_recreated_and_the_others_untouched():
     safe = list(SAFE_TAGS)
     for field in data:
         assert torch.equal(data[field][safe], clean[field][safe]), field
-
-
-class AlwaysCrashing(CrashingEnv):
-    def step(self, action):
-        raise EnvCrash("always")
 
 
 class ResetCrashing(CrashingEnv):

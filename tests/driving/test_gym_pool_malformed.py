@@ -9,8 +9,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from test_gym_pool import DictCountingEnv
-from test_gym_pool_faults import AlwaysCrashing, CrashingEnv, EnvCrash, agent_with_memory
+from fake_envs import (
+    AlwaysCrashing,
+    CrashingEnv,
+    DictCountingEnv,
+    EnvCrash,
+    agent_with_memory,
+)
 
 from agentnet import Agent
 from agentnet import layers as L

@@ -8,8 +8,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from fake_envs import CountingEnv, check_against_reference, counting_agent
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
-from test_gym_pool import CountingEnv, check_against_reference, counting_agent
 
 from agentnet import Agent
 from agentnet import layers as L

@@ -1,8 +1,8 @@
 """A readable table of one session: what the agent saw, thought and did at every tick.
+:func:`print_sessions` also takes the original AgentNet's call, printed by
+:mod:`agentnet.display.original_sessions`.
 
 >>> import torch
-
-from ..records import as_list
 >>> from agentnet.agent import Sessions
 >>> s = Sessions(env_states=[], observations=torch.tensor([[[0.5, -1.0], [0.25, 0.0]]]),
 ...              agent_states={}, actions=torch.tensor([[1, 0]]),
@@ -18,15 +18,20 @@ tick  observation  policy        action  reward  alive
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, overload
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from ..records import as_list
+from .original_sessions import ORIGINAL_PATTERN, print_original_sessions, unit_width
 
 __all__ = ["print_sessions", "format_sessions"]
 
@@ -143,6 +148,11 @@ def format_sessions(sessions: Any, batch_index: int = 0, max_ticks: int | None =
         raise ValueError(f"print_sessions: rewards must be [batch, time], got shape "
                          f"{tuple(rewards.shape)}")
     batch, time = rewards.shape
+    if isinstance(batch_index, bool) or not isinstance(batch_index, (int, np.integer)):
+        raise TypeError(f"print_sessions: batch_index must be an int, got "
+                        f"{type(batch_index).__name__} (Sessions carry their own actions and "
+                        f"rewards; the original's call takes arrays: print_sessions(policy_seq, "
+                        f"action_seq, reward_seq))")
     if not -batch <= batch_index < batch:
         raise IndexError(f"print_sessions: batch_index={batch_index} but the sessions hold "
                          f"{batch} sessions")
@@ -230,32 +240,132 @@ def format_sessions(sessions: Any, batch_index: int = 0, max_ticks: int | None =
     return "\n".join(lines)
 
 
+@overload
 def print_sessions(sessions: Any, batch_index: int = 0, max_ticks: int | None = None,
                    action_names: Any = None, file: TextIO | None = None, *,
                    hide_dead: bool = False, show_states: bool = False, precision: int = 2,
-                   max_values: int = 8, color: bool | None = None) -> None:
-    """Print one session as a table: per tick, what the agent saw, thought and did.
+                   max_values: int = 8, color: bool | None = None) -> None: ...
 
-    Columns: ``tick``; each observation (vectors abbreviated past ``max_values`` numbers, with
-    the shape); with ``show_states``, each memory of ``agent_states``; each policy (Q-values,
-    probabilities...) with the chosen action's entry in ``[brackets]``; each action (its name
-    from ``action_names``); ``reward``; ``alive`` (``yes, cut`` on the last tick of an episode
-    cut by a time limit, per ``is_truncated``). Use :func:`format_sessions` for the string.
 
-    Args:
-        sessions: :class:`~agentnet.agent.Sessions` (or anything with its fields), every
-            tensor ``[B, T, ...]``; observations, policy and actions may be lists.
-        batch_index: which session of the batch (negative counts from the end).
-        max_ticks: show only the first ``max_ticks`` ticks (None for all).
-        action_names: names of the discrete actions, a list (or dict) indexed by action id;
-            for several action tensors, a list with one such list (or None) per tensor.
-        file: where to print (default ``sys.stdout``).
-        hide_dead: leave out the ticks where the session is no longer alive.
-        show_states: add a column per agent memory.
-        precision: decimals of every float.
-        max_values: longest vector shown in full.
-        color: dim dead ticks with ANSI codes; None for "when ``file`` is a terminal".
+@overload
+def print_sessions(policy_seq: ArrayLike, action_seq: ArrayLike, reward_seq: ArrayLike,
+                   action_names: Any = None, is_alive_seq: ArrayLike | None = None,
+                   reference_policy_seq: ArrayLike | None = None, pattern: str = ORIGINAL_PATTERN,
+                   plot_policy: bool = True, hidden_seq: ArrayLike | None = None,
+                   legend: bool = True, qv_line_width: Callable[[int], float] = unit_width
+                   ) -> None: ...
+
+
+def print_sessions(*args: Any, **kwargs: Any) -> None:
+    """Print sessions: agentnet's table of one session, or the original AgentNet's log of
+    every session, depending on the first argument.
+
+    **agentnet's call**, ``print_sessions(sessions, batch_index=0, max_ticks=None,
+    action_names=None, file=None, *, hide_dead=False, show_states=False, precision=2,
+    max_values=8, color=None)``: one session as a table, per tick what the agent saw, thought
+    and did. Columns: ``tick``; each observation (vectors abbreviated past ``max_values``
+    numbers, with the shape); with ``show_states``, each memory of ``agent_states``; each
+    policy (Q-values, probabilities...) with the chosen action's entry in ``[brackets]``; each
+    action (its name from ``action_names``); ``reward``; ``alive`` (``yes, cut`` on the last
+    tick of an episode cut by a time limit, per ``is_truncated``). Use
+    :func:`format_sessions` for the string.
+
+    - sessions: :class:`~agentnet.agent.Sessions` (or anything with its fields), every tensor
+      ``[B, T, ...]``; observations, policy and actions may be lists.
+    - batch_index: which session of the batch (negative counts from the end).
+    - max_ticks: show only the first ``max_ticks`` ticks (None for all).
+    - action_names: names of the discrete actions, a list (or dict) indexed by action id;
+      for several action tensors, a list with one such list (or None) per tensor.
+    - file: where to print (default ``sys.stdout``).
+    - hide_dead: leave out the ticks where the session is no longer alive.
+    - show_states: add a column per agent memory.
+    - precision: decimals of every float; max_values: longest vector shown in full.
+    - color: dim dead ticks with ANSI codes; None for "when ``file`` is a terminal".
+
+    **The original's call**, ``print_sessions(policy_seq, action_seq, reward_seq,
+    action_names=None, is_alive_seq=None, reference_policy_seq=None, pattern=" {action}(qv =
+    {q_values_predicted}) -> {reward}{q_values_reference} |", plot_policy=True,
+    hidden_seq=None, legend=True, qv_line_width=lambda action_i: 1)``, taken when the first
+    argument is an array or a tensor (numpy arrays and torch tensors alike; or when
+    ``policy_seq=`` is given by keyword): for EVERY session of the batch, the line
+    ``session # i``, then ``pattern`` for each tick up to the first dead one, on one line
+    (``{action}``: the action's name, ``{q_values_predicted}``: the policy's entry for it,
+    ``{reward}``, ``{q_values_reference}``: ``(ref = ...)`` when a reference is given), then
+    two line ends at the first dead tick or ``reached max session length`` if there was none;
+    with ``plot_policy`` (the default) a matplotlib figure per session: each action's policy
+    over time (line widths ``qv_line_width(action)``), each unit of ``hidden_seq`` dashed,
+    the chosen actions as dots, the session's end as a vertical line; ``plt.show()``.
+
+    - policy_seq: float ``[B, T, A]``, the policy (e.g. Q-values) of every action.
+    - action_seq: int ``[B, T]``, the actions taken (ids in ``[0, A)``).
+    - reward_seq: ``[B, T]``, what they earned.
+    - action_names: a name per action id; default ``"action #i"``.
+    - is_alive_seq: ``[B, T]``, truthy while the session runs; default always alive.
+    - reference_policy_seq: ``[B, T]`` for the chosen actions or ``[B, T, A]``: shown as
+      ``(ref = ...)``, e.g. the Q-learning reference.
+    - hidden_seq: ``[B, T, units]``, memory to plot along (plot only).
+    - legend: whether the plot has a legend.
+
+    With one session, ``action_seq`` ``[T]`` and every other ``*_seq`` without its batch
+    axis. Values print as numpy prints them (torch tensors are converted to numpy first, so
+    both give the same text). The plot needs matplotlib (the ``plot`` extra); pass
+    ``plot_policy=False`` to print only.
+
+    Both return None. Shapes that do not fit raise ``ValueError`` naming the argument and its
+    shape; the other call's keywords raise ``TypeError``.
     """
+    original = bool({"policy_seq", "action_seq", "reward_seq"} & kwargs.keys()) or (
+        bool(args) and "sessions" not in kwargs and _is_array_like(args[0]))
+    if not args and not kwargs.keys() & {"sessions", "policy_seq", "action_seq", "reward_seq"}:
+        raise TypeError("print_sessions needs sessions (agentnet's call) or policy_seq, "
+                        "action_seq, reward_seq (the original's call)")
+    if original:
+        _call(print_original_sessions, _print_sessions, args, kwargs,
+              "the original's call print_sessions(policy_seq, action_seq, reward_seq, ...)",
+              "agentnet's call print_sessions(sessions, ...) with Sessions")
+    else:
+        _call(_print_sessions, print_original_sessions, args, kwargs,
+              "agentnet's call print_sessions(sessions, ...) with Sessions",
+              "the original's call print_sessions(policy_seq, action_seq, reward_seq, ...) "
+              "with arrays or tensors")
+
+
+def _is_array_like(value: Any) -> bool:
+    return isinstance(value, (torch.Tensor, np.ndarray, list, tuple))
+
+
+def _call(target: Callable[..., None], other: Callable[..., None], args: tuple[Any, ...],
+          kwargs: dict[str, Any], this_call: str, other_call: str) -> None:
+    """``target(*args, **kwargs)``, with a keyword of the ``other`` call, an unknown keyword
+    (with the closest known one) or too many arguments raising ``TypeError`` that says which
+    call was understood."""
+    known = inspect.signature(target).parameters
+    for name in kwargs:
+        if name in known:
+            continue
+        if name in inspect.signature(other).parameters:
+            raise TypeError(f"print_sessions: {name}= belongs to {other_call}; these arguments "
+                            f"were read as {this_call}")
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"print_sessions: unexpected keyword argument {name!r} for "
+                        f"{this_call}{hint}")
+    try:
+        inspect.signature(target).bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"print_sessions ({this_call}): {error}") from None
+    target(*args, **kwargs)
+
+
+def _print_sessions(sessions: Any, batch_index: int = 0, max_ticks: int | None = None,
+                    action_names: Any = None, file: TextIO | None = None, *,
+                    hide_dead: bool = False, show_states: bool = False, precision: int = 2,
+                    max_values: int = 8, color: bool | None = None) -> None:
+    """agentnet's call of :func:`print_sessions`."""
+    if _is_array_like(sessions) or not hasattr(sessions, "rewards"):
+        raise TypeError(f"print_sessions: sessions must be Sessions (or anything with its "
+                        f"fields), got {type(sessions).__name__}; the original's call takes "
+                        f"arrays or tensors: print_sessions(policy_seq, action_seq, reward_seq)")
     file = sys.stdout if file is None else file
     if color is None:
         color = bool(getattr(file, "isatty", lambda: False)())

@@ -45,6 +45,7 @@ contract, so that every objective and the replay take them as they are:
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -53,12 +54,11 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from ..agent import Agent
-from ..environment.episodes import EpisodeStats
 from ..environment.session_pool import SessionPoolEnvironment
 from ..layers.base import check_flags
 from ..records import Sessions
 from . import common
-from .evaluation import evaluate
+from .evaluation import GameRewards, evaluate, recording_of
 from .original import PoolSessions, Preprocess, as_pool_sessions, update_experience_replay
 from .recording import Recorder
 from .slots import EnvFailure, EnvSlots
@@ -301,26 +301,60 @@ class EnvPool:
         return sessions
 
     # --- evaluation -------------------------------------------------------------------------
-    def evaluate(self, n_games: int = 1, record_video: str | None = None,
-                 max_steps: int | None = None, seed: int | None = None) -> EpisodeStats:
+    def evaluate(self, n_games: int = 1, save_path: str | os.PathLike[str] | None = None,
+                 use_monitor: bool | None = None,
+                 record_video: bool | str | os.PathLike[str] | None = None,
+                 verbose: bool = False, t_max: int | None = None, *,
+                 max_steps: int | None = None, seed: int | None = None) -> GameRewards:
         """Play ``n_games`` whole episodes greedily on new environments (the pool's own are
-        left as they are) and measure them.
+        left as they are) and measure them; the original's arguments, in its order.
 
         Args:
             n_games: episodes to play (at most ``n_envs`` at a time, one per environment).
-            record_video: a directory: record every episode there with
-                ``gymnasium.wrappers.RecordVideo`` (needs ``moviepy``, and a factory making
-                environments with ``render_mode="rgb_array"``; an id is made so).
-            max_steps: cut episodes longer than this (None: play until the environment ends).
+            save_path: the directory of the recordings (the original's; default
+                ``"./records"`` once something is recorded).
+            use_monitor: record the games' statistics into ``save_path`` as
+                ``evaluation-<k>.stats.json`` (the fields of the old gym ``Monitor``'s file:
+                ``episode_rewards``, ``episode_lengths``, ``timestamps``,
+                ``initial_reset_timestamp``).
+            record_video: True: record every game's video into ``save_path`` with
+                ``gymnasium.wrappers.RecordVideo`` (``evaluation-<k>-game-<g>-episode-0.mp4``;
+                needs the ``video`` extra, and a factory making environments with
+                ``render_mode="rgb_array"``; an id is made so). A directory (agentnet's
+                spelling): videos there, and no statistics unless ``use_monitor=True``.
+            verbose: print ``Episode finished after <n> timesteps with reward=<r>`` per game,
+                as the original did (it printed by default).
+            t_max: the original's cap: a game stops after ``t_max + 1`` steps (its loop
+                counted from 0); ``max_steps`` is agentnet's (at most ``max_steps``). Give
+                one of them; None plays until the environment ends.
+            max_steps: see ``t_max``.
             seed: game ``g`` is reset with ``seed + g`` (None: unseeded).
 
+        Recording is asked for by ``save_path``, ``use_monitor=True`` or
+        ``record_video=True``: then the original's defaults fill in the others
+        (``save_path="./records"``, ``use_monitor=True``, ``record_video=True``), and
+        ``record_video=True`` with ``use_monitor=False`` raises ``ValueError`` as the
+        original did. Without any of them nothing is written (the original wrote into
+        ``./records`` by default).
+
         Returns:
-            :class:`~agentnet.environment.EpisodeStats`: float32 ``returns`` and ``lengths [n]``.
+            :class:`~agentnet.driving.evaluation.GameRewards`: float32 ``returns`` and
+            ``lengths [n_games]`` (an :class:`~agentnet.environment.EpisodeStats`) that also
+            read as the original's list of each game's total reward
+            (``np.mean(pool.evaluate(...))``).
         """
+        if t_max is not None:
+            if max_steps is not None:
+                raise TypeError("EnvPool.evaluate: give max_steps or the original's t_max "
+                                "(which allows t_max + 1 steps), not both")
+            if isinstance(t_max, bool) or not isinstance(t_max, (int, np.integer)) or t_max < 0:
+                raise ValueError(f"EnvPool.evaluate: t_max must be an int >= 0, got {t_max!r}")
+            max_steps = int(t_max) + 1
+        recording = recording_of(save_path, use_monitor, record_video)
         self._evaluations += 1
         return evaluate(self.agent, self.make_env, self.env_id, self.n_envs, self.flags,
-                        n_games, record_video, max_steps, seed,
-                        name_prefix=f"evaluation-{self._evaluations}")
+                        n_games, recording, max_steps, seed,
+                        name_prefix=f"evaluation-{self._evaluations}", verbose=verbose)
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:

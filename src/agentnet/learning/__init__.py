@@ -8,7 +8,7 @@ return crosses from one episode into the next.
 - ``generic``: n-step, 1-step and lambda returns, GAE, masks, action values, the TD objective.
 - ``qlearning`` (n-step, target network, double Q), ``sarsa`` (and expected SARSA),
   ``a2c``, ``reinforce``, ``dpg``, ``qlearning_naf``, ``qlearning_opt_tightening``,
-  ``ppo``, ``vtrace``, ``retrace``; ``losses``: squared error and Huber.
+  ``ppo``, ``vtrace``, ``retrace``, ``td3``, ``sac``; ``losses``: squared error and Huber.
 """
 from . import (
                a2c,
@@ -21,9 +21,11 @@ from . import (
                qlearning_opt_tightening,
                reinforce,
                retrace,
+               sac,
                sarsa,
+               td3,
                vtrace,
 )
 
 __all__ = ["generic", "losses", "qlearning", "sarsa", "a2c", "reinforce", "dpg",
-           "qlearning_naf", "qlearning_opt_tightening", "ppo", "vtrace", "retrace"]
+           "qlearning_naf", "qlearning_opt_tightening", "ppo", "vtrace", "retrace", "td3", "sac"]
