@@ -12,7 +12,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {"stack_rnn_anbn": {"total_steps": 5 * 32 * 63},
          "boolean_reasoning": {"total_steps": 2_048},
-         "atari_dqn": {"total_steps": 128, "eval_episodes": 1, "eval_max_steps": 10}}
+         "atari_dqn": {"total_steps": 128, "eval_episodes": 1, "eval_max_steps": 10},
+         "lunar_lander_naf": {"total_steps": 1_040, "learning_starts": 560,
+                              "eval_episodes": 2},
+         "atari_kungfu_a2c": {"total_steps": 64, "n_envs": 4, "session_length": 8,
+                              "eval_episodes": 1, "eval_max_steps": 10}}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

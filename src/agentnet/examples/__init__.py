@@ -39,9 +39,14 @@ EXAMPLES = {
     "cartpole_recurrent": "a GRU A2C agent on CartPole with the velocities hidden",
     "pendulum_naf": "normalized advantage functions on batched native Pendulum, with replay",
     "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
+    "lunar_lander_naf": "NAF on Gymnasium's LunarLanderContinuous-v3 (needs Box2D)",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
-    "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n, through Recurrence",
+    "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n or a^n b^m c^(n+m), via Recurrence",
+    "name_generator": "a character-level GRU learns names and generates new ones, through "
+                      "Recurrence",
     "atari_dqn": "DQN on Atari Breakout: conv agent, frame-window memory (needs a GPU to learn)",
+    "atari_kungfu_a2c": "A2C on Atari Kung-Fu Master: conv agent, frame window, LSTM "
+                        "(needs a GPU to learn)",
 }
 
 
@@ -55,9 +60,10 @@ def load_example(name: str) -> ModuleType:
     >>> load_example("os")
     Traceback (most recent call last):
     ...
-    ValueError: 'os' is not an agentnet example (examples: atari_dqn, boolean_reasoning, \
-cartpole_a2c, cartpole_nstep_q, cartpole_ppo, cartpole_recurrent, gym_cartpole_dqn, \
-pendulum_ddpg, pendulum_naf, stack_rnn_anbn)
+    ValueError: 'os' is not an agentnet example (examples: atari_dqn, atari_kungfu_a2c, \
+boolean_reasoning, cartpole_a2c, cartpole_nstep_q, cartpole_ppo, cartpole_recurrent, \
+gym_cartpole_dqn, lunar_lander_naf, name_generator, pendulum_ddpg, pendulum_naf, \
+stack_rnn_anbn)
     """
     short = name.removeprefix(f"{__name__}.")
     if short not in EXAMPLES:
