@@ -16,7 +16,9 @@ SMALL = {"stack_rnn_anbn": {"total_steps": 5 * 32 * 63},
          "lunar_lander_naf": {"total_steps": 1_040, "learning_starts": 560,
                               "eval_episodes": 2},
          "atari_kungfu_a2c": {"total_steps": 64, "n_envs": 4, "session_length": 8,
-                              "eval_episodes": 1, "eval_max_steps": 10}}
+                              "eval_episodes": 1, "eval_max_steps": 10},
+         "doom_basic": {"total_steps": 160, "learning_starts": 80, "eval_episodes": 1,
+                        "eval_max_steps": 10}}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

@@ -74,7 +74,8 @@ def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> 
 
 
 OPTIONAL = {"gymnasium": "gym", "matplotlib": "plot", "ale_py": "atari", "cv2": "atari",
-            "moviepy": "video", "pygame": "video", "ray": "ray"}
+            "moviepy": "video", "pygame": "video", "ray": "ray", "vizdoom": "doom",
+            "Box2D": "box2d"}
 """module -> the extra of ``agentnet-torch`` that installs it"""
 
 

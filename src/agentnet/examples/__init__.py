@@ -39,6 +39,8 @@ EXAMPLES = {
     "cartpole_recurrent": "a GRU A2C agent on CartPole with the velocities hidden",
     "pendulum_naf": "normalized advantage functions on batched native Pendulum, with replay",
     "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
+    "pendulum_sac": "soft actor-critic (SAC) on native Pendulum, with replay",
+    "pendulum_td3": "twin delayed DDPG (TD3) on native Pendulum, with replay",
     "lunar_lander_naf": "NAF on Gymnasium's LunarLanderContinuous-v3 (needs Box2D)",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
     "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n or a^n b^m c^(n+m), via Recurrence",
@@ -47,6 +49,8 @@ EXAMPLES = {
     "atari_dqn": "DQN on Atari Breakout: conv agent, frame-window memory (needs a GPU to learn)",
     "atari_kungfu_a2c": "A2C on Atari Kung-Fu Master: conv agent, frame window, LSTM "
                         "(needs a GPU to learn)",
+    "doom_basic": "DQN on ViZDoom's Basic scenario from pixels: conv agent, frame window "
+                  "(needs ViZDoom)",
 }
 
 
@@ -62,8 +66,8 @@ def load_example(name: str) -> ModuleType:
     ...
     ValueError: 'os' is not an agentnet example (examples: atari_dqn, atari_kungfu_a2c, \
 boolean_reasoning, cartpole_a2c, cartpole_nstep_q, cartpole_ppo, cartpole_recurrent, \
-gym_cartpole_dqn, lunar_lander_naf, name_generator, pendulum_ddpg, pendulum_naf, \
-stack_rnn_anbn)
+doom_basic, gym_cartpole_dqn, lunar_lander_naf, name_generator, pendulum_ddpg, pendulum_naf, \
+pendulum_sac, pendulum_td3, stack_rnn_anbn)
     """
     short = name.removeprefix(f"{__name__}.")
     if short not in EXAMPLES:

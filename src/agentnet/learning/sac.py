@@ -47,8 +47,11 @@ def get_state_values(target_qvalues_1: torch.Tensor, target_qvalues_2: torch.Ten
 
     with a~_t a fresh action of the current policy at every tick (not the action taken); the
     state values of :func:`get_elementwise_critic_objective`, so the entropy bonus enters the
-    n-step reference at its bootstrap (add ``-alpha log pi`` of the actions taken to the
-    rewards for the bonuses of the ticks in between).
+    n-step reference at its bootstrap only. For n > 1, the bonuses of the ticks in between
+    belong to the rewards shifted by one: add ``-alpha log pi(a_{t+1} | s_{t+1})`` (the
+    recorded action of the next tick, 0 where it is not alive) to ``r_t``, and take the same
+    off ``V(s_{t+1})``; tick t's own bonus must not enter Q(s_t, a_t)
+    (``agentnet.examples.pendulum_sac`` does this).
 
     Args:
         target_qvalues_1, target_qvalues_2: float ``[B, T]``, the target critics at (s_t, a~_t).
