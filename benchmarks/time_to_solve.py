@@ -86,12 +86,17 @@ class Run:
 
     every: int
     budget: int
+    threshold: float = SOLVED
+    """the greedy mean return that counts as solved"""
+    score: Callable[[Callable[[np.ndarray], np.ndarray]], float] = greedy_returns
+    """the greedy mean return of an ``act`` function (observations -> actions)"""
     evaluations: list[tuple[int, float, float]] = field(default_factory=list)
     """(environment steps, training seconds, greedy mean return)"""
     first: tuple[int, float] | None = None
-    """(steps, seconds) when the mean return first reached ``SOLVED``"""
+    """(steps, seconds) when the mean return first reached ``threshold``"""
     stable: tuple[int, float] | None = None
-    """(steps, seconds) of the ``IN_A_ROW``-th evaluation in a row at or above ``SOLVED``"""
+    """(steps, seconds) of the ``IN_A_ROW``-th evaluation in a row at or above
+    ``threshold``"""
     _start: float = 0.0
     _excluded: float = 0.0
     _next: int = 0
@@ -108,12 +113,12 @@ class Run:
         paused = time.perf_counter()
         seconds = paused - self._start - self._excluded
         self._next = (step // self.every + 1) * self.every
-        score = greedy_returns(make_act())
+        score = self.score(make_act())
         self.evaluations.append((step, seconds, score))
-        if score >= SOLVED and self.first is None:
+        if score >= self.threshold and self.first is None:
             self.first = (step, seconds)
         recent = [s for _, _, s in self.evaluations[-IN_A_ROW:]]
-        if len(recent) == IN_A_ROW and min(recent) >= SOLVED and self.stable is None:
+        if len(recent) == IN_A_ROW and min(recent) >= self.threshold and self.stable is None:
             self.stable = (step, seconds)
         self._excluded += time.perf_counter() - paused
         return self.stable is not None or step >= self.budget
@@ -213,7 +218,7 @@ def describe(run: Run) -> str:
     outcome = (f"3 in a row at {run.stable[0]:,} steps, {run.stable[1]:.1f} s" if run.stable
                else f"not solved (3 in a row) within {run.budget:,} steps")
     first = (f"first at {run.first[0]:,} steps, {run.first[1]:.1f} s" if run.first
-             else "never >= 475")
+             else f"never >= {run.threshold:g}")
     return f"{first}; {outcome}\n    {curve}"
 
 
@@ -251,9 +256,10 @@ def _fmt(value: float | None, unit: str = "s") -> str:
     return f"{value:,.1f} {unit}" if unit == "s" else f"{value:,.0f}"
 
 
-def summarize(results: dict[tuple[str, str], list[Run]], n_seeds: int) -> str:
-    lines = ["| pair | library | solved (first / 3 in a row) | median s to first >= 475 "
-             "| median steps | median s to 3 in a row | median steps |",
+def summarize(results: dict[tuple[str, str], list[Run]], n_seeds: int,
+              threshold: str = f"{SOLVED:g}") -> str:
+    lines = [f"| pair | library | solved (first / 3 in a row) | median s to first >= "
+             f"{threshold} | median steps | median s to 3 in a row | median steps |",
              "|---|---|---|---|---|---|---|"]
     medians: dict[tuple[str, str], tuple[float | None, float | None]] = {}
     for (pair, library), runs in results.items():

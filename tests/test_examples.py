@@ -18,7 +18,9 @@ SMALL = {"stack_rnn_anbn": {"total_steps": 5 * 32 * 63},
          "atari_kungfu_a2c": {"total_steps": 64, "n_envs": 4, "session_length": 8,
                               "eval_episodes": 1, "eval_max_steps": 10},
          "doom_basic": {"total_steps": 160, "learning_starts": 80, "eval_episodes": 1,
-                        "eval_max_steps": 10}}
+                        "eval_max_steps": 10},
+         "mujoco_sac": {"total_steps": 256, "learning_starts": 128, "hidden": 16,
+                        "eval_episodes": 2}}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

@@ -75,7 +75,7 @@ def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> 
 
 OPTIONAL = {"gymnasium": "gym", "matplotlib": "plot", "ale_py": "atari", "cv2": "atari",
             "moviepy": "video", "pygame": "video", "ray": "ray", "vizdoom": "doom",
-            "Box2D": "box2d"}
+            "Box2D": "box2d", "mujoco": "mujoco"}
 """module -> the extra of ``agentnet-torch`` that installs it"""
 
 

@@ -65,7 +65,7 @@ def test_as_recurrence_starts_from_zeros_and_delays_the_environment():
         L.get_output(agent.as_recurrence(env, session_length=4))
     with pytest.raises(TypeError, match="must be a layer"):
         agent.as_recurrence(env, initial_env_states=[torch.zeros(2)])
-    with pytest.raises(ValueError, match="initial_hidden gives 2 values for 1 states"):
+    with pytest.raises(ValueError, match="initial_hidden lists 2 initial values for 1 states"):
         agent.as_recurrence(env, initial_hidden=[None, None])
 
 

@@ -283,6 +283,33 @@ def test_actors_and_temperature_by_hand():
     assert log_alpha.grad == -1.0
 
 
+@SETTINGS
+@given(low=st.lists(st.floats(-5, 4), min_size=1, max_size=3), data=st.data())
+def test_the_bounded_target_entropy_asks_what_minus_d_asks_of_the_rescaled_action(low, data):
+    # the entropy a TanhGaussianResolver's log_prob measures on [low, high] is that of the
+    # action rescaled to [-1, 1] plus sum(log((high - low) / 2)): a policy whose rescaled
+    # action has entropy -D has, in the bounds, exactly the shifted target's
+    from agentnet.layers import InputLayer, get_output
+    from agentnet.resolver import TanhGaussianResolver
+
+    d = len(low)
+    high = [lo + data.draw(st.floats(0.1, 6)) for lo in low]
+    mean, log_std = InputLayer((None, d)), InputLayer((None, d))
+    unit = TanhGaussianResolver(mean, log_std, low=-1.0, high=1.0)
+    bounded = TanhGaussianResolver(mean, log_std, low=low, high=high)
+    means, log_stds = torch.randn(64, d, dtype=torch.float64), torch.randn(64, d).double()
+    actions = torch.rand(64, d, dtype=torch.float64) * 1.8 - 0.9  # inside (-1, 1)
+    scale = (torch.tensor(high, dtype=torch.float64) - torch.tensor(low, dtype=torch.float64)) / 2
+    inputs = {mean: means, log_std: log_stds}
+    unit_log_probs = get_output(unit.log_prob, {**inputs, unit: actions})
+    bounded_log_probs = get_output(bounded.log_prob, {
+        **inputs, bounded: torch.tensor(low).double() + (actions + 1) * scale})
+    shift = sac.default_target_entropy(d, low=low, high=high) - sac.default_target_entropy(d)
+    # (the bounds are float32 buffers: the round trip through them costs ~1e-6)
+    assert_close(-bounded_log_probs, -unit_log_probs + shift, rtol=1e-5, atol=1e-5)
+    assert_close(torch.tensor(shift, dtype=torch.float64), scale.log().sum())
+
+
 # ---------------------------------------------------------------- gradients
 
 @SETTINGS
@@ -506,6 +533,14 @@ BT = r"with batch, time = \(2, 3\), "
                  r"action_dim must be a positive integer, got 0", id="target-entropy-0"),
     pytest.param(lambda: sac.default_target_entropy(2.0),
                  r"action_dim must be a positive integer, got 2.0", id="target-entropy-float"),
+    pytest.param(lambda: sac.default_target_entropy(2, low=-1.0),
+                 r"give both low and high, or neither", id="target-entropy-one-bound"),
+    pytest.param(lambda: sac.default_target_entropy(2, low=1.0, high=[2.0, 1.0]),
+                 r"low must be below high, both finite, in each of the 2 dimensions",
+                 id="target-entropy-empty-range"),
+    pytest.param(lambda: sac.default_target_entropy(2, low=-1.0, high=[1.0, 2.0, 3.0]),
+                 r"low and high must be numbers or of shape \[2\], got shape \(3,\)",
+                 id="target-entropy-bounds-shape"),
     pytest.param(lambda: td3.get_state_values(V, A),
                  r"target_qvalues_2 must be \[batch, time\] " + BT + r"got shape \(2, 3, 4\)",
                  id="td3-values"),

@@ -305,6 +305,67 @@ def test_replay_gives_the_log_prob_of_the_recorded_actions_under_todays_weights(
     assert float(resolver.log_std_layer.log_std.grad.abs().sum()) > 0
 
 
+@pytest.mark.parametrize("make", [
+    lambda mean: GaussianResolver(mean, log_std_init=-0.5, min_log_std=-3.0, name="policy"),
+    lambda mean: TanhGaussianResolver(mean, low=[-1.0, 0.0], high=[2.0, 5.0], max_log_std=1.0,
+                                      name="policy")])
+def test_a_resample_is_the_same_policy_drawing_its_own_action(make):
+    mean = InputLayer((None, 2), name="mean")
+    policy = make(mean)
+    fresh = policy.resample("fresh")
+    assert type(fresh) is type(policy) and fresh.name == "fresh"
+    assert fresh.mean_layer is mean and fresh.log_std_layer is policy.log_std_layer
+    assert (fresh.min_log_std, fresh.max_log_std) == (policy.min_log_std, policy.max_log_std)
+    assert L.get_all_params(fresh) == L.get_all_params(policy) == [policy.log_std_layer.log_std]
+    if isinstance(policy, TanhGaussianResolver):
+        assert torch.equal(fresh.low, policy.low) and torch.equal(fresh.high, policy.high)
+    # forcing the policy's action (a replay) leaves the resample sampling; each log_prob is
+    # the density of its own action under the same distribution
+    mu, forced = torch.randn(64, 2), torch.tensor([[0.5, 1.0]]).expand(64, 2)
+    torch.manual_seed(0)
+    action, forced_log_prob, fresh_action, fresh_log_prob = get_output(
+        [policy, policy.log_prob, fresh, fresh.log_prob], {mean: mu, policy: forced})
+    assert torch.equal(action, forced) and not torch.equal(fresh_action, forced)
+    torch.testing.assert_close(
+        fresh_log_prob, get_output(policy.log_prob, {mean: mu, policy: fresh_action}))
+    torch.testing.assert_close(forced_log_prob, get_output(fresh.log_prob,
+                                                           {mean: mu, fresh: forced}))
+
+
+def test_a_fresh_sample_gets_its_exact_log_prob_and_gradient_even_where_tanh_saturates():
+    # a mean far out: tanh(u) rounds to the bound, and u cannot be recovered from the action.
+    # The log-density of a fresh sample must still be the reparameterized one, whose gradient
+    # with respect to the mean is that of -log(1 - tanh(mean + std eps)^2), so minimizing
+    # alpha log pi pulls the mean back in. Recovered from the saturated action it would push
+    # the mean further out (SAC's actor diverged that way).
+    mean_layer, log_std_layer = InputLayer((None, 2)), InputLayer((None, 2))
+    resolver = TanhGaussianResolver(mean_layer, log_std_layer, low=-2.0, high=2.0)
+    means = torch.tensor([[30.0, -0.5], [-25.0, 40.0], [0.3, 0.1]], requires_grad=True)
+    log_stds = torch.full((3, 2), -0.5)
+    torch.manual_seed(3)
+    action, log_prob = get_output([resolver, resolver.log_prob],
+                                  {mean_layer: means, log_std_layer: log_stds})
+    torch.manual_seed(3)
+    u = (means + log_stds.exp() * torch.randn(3, 2)).double()
+    # by hand from u: Normal's log-density, minus log |d action / d u| = log(2 sech(u)^2),
+    # with sech(u)^2 = 4 / (e^u + e^-u)^2 written for large |u|
+    log_sech2 = 2 * (math.log(2) - u.abs() - torch.log1p(torch.exp(-2 * u.abs())))
+    by_u = (Normal(means.double(), log_stds.exp().double()).log_prob(u)
+            - math.log(2) - log_sech2).sum(-1)
+    torch.testing.assert_close(log_prob.double(), by_u, rtol=1e-4, atol=1e-3)
+    assert torch.isfinite(log_prob).all() and log_prob[0] > 20  # saturated: a huge density
+    (gradient,) = torch.autograd.grad(log_prob.sum(), means)
+    (expected,) = torch.autograd.grad(by_u.sum(), means)
+    torch.testing.assert_close(gradient.double(), expected.double(), rtol=1e-4, atol=1e-4)
+    # log pi grows with |mean| out there: descending alpha log pi brings the means back in
+    assert gradient[0, 0] > 0 and gradient[1, 0] < 0 and gradient[1, 1] > 0
+    # the same action forced (a replay): recovered from the action, so finite but inexact
+    forced = get_output(resolver.log_prob, {mean_layer: means, log_std_layer: log_stds,
+                                            resolver: action.detach().clone()})
+    assert torch.isfinite(forced).all()
+    torch.testing.assert_close(forced[2], log_prob[2], rtol=1e-4, atol=1e-4)  # unsaturated
+
+
 # --- mistakes raise at construction, naming the layer and the shapes ----------------------
 @pytest.mark.parametrize("shape", [(None,), (None, None), (None, 2, 3)])
 def test_a_mean_that_is_not_batch_by_known_dim_is_refused(shape):

@@ -8,14 +8,14 @@ inside a sequence-to-sequence model, whose outputs feed a loss with everything e
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..environment.base import as_shapes
 from ..layers.base import InputLayer, Layer, format_shape
-from .recurrence import Recurrence
+from .recurrence import Recurrence, _as_init_dict
 
 if TYPE_CHECKING:
     from ..environment.base import BaseEnvironment
@@ -129,20 +129,11 @@ class RecordedSequenceLayer(Layer):
 def _init_pairs(layers: Sequence[Layer], values: Any, what: str) -> dict[Layer, Layer]:
     """``{state layer: initial-value layer}`` from ``"zeros"``, a dict or a list of layers
     (None entries: zeros); checks each value's shape against its state's."""
-    if isinstance(values, str) and values == "zeros" or values is None:
-        return {}
-    if isinstance(values, Mapping):
-        unknown = [key for key in values if key not in layers]
-        if unknown:
-            raise ValueError(f"as_recurrence: {what} names layers that are not its states: "
-                             f"{[getattr(k, 'name', k) for k in unknown]}")
-        pairs = dict(values)
-    else:
-        listed = [values] if isinstance(values, Layer) else list(values)
-        if len(listed) != len(layers):
-            raise ValueError(f"as_recurrence: {what} gives {len(listed)} values for "
-                             f"{len(layers)} states")
-        pairs = {layer: value for layer, value in zip(layers, listed) if value is not None}
+    pairs = _as_init_dict(values, layers, "as_recurrence", what)
+    unknown = [key for key in pairs if key not in layers]
+    if unknown:
+        raise ValueError(f"as_recurrence: {what} names layers that are not its states: "
+                         f"{[getattr(k, 'name', k) for k in unknown]}")
     for layer, value in pairs.items():
         if not isinstance(value, Layer):
             raise TypeError(f"as_recurrence: {what} for {layer.describe()} must be a layer "

@@ -288,20 +288,22 @@ def _keep_where_masked(mask_t: torch.Tensor, new: torch.Tensor, old: torch.Tenso
     return torch.where(keep, new, old.to(new.dtype))
 
 
-def _as_init_dict(state_init: Any, states: list[Layer]) -> dict[Layer, Layer]:
-    """``state_init`` as ``{new_state_layer: outer layer}``: from a dict, None or
-    ``"zeros"`` (no initial values), or a list with one layer (or None) per state."""
+def _as_init_dict(state_init: Any, states: Sequence[Layer], where: str = "Recurrence",
+                  what: str = "state_init") -> dict[Layer, Layer]:
+    """``state_init`` as ``{state layer: initial-value layer}``: from a dict (its keys are
+    the caller's to check), None or ``"zeros"`` (no initial values), or a list with one layer
+    (or None) per state; errors name ``where`` and ``what``."""
     if state_init is None or (isinstance(state_init, str) and state_init == "zeros"):
         return {}
     if isinstance(state_init, Mapping):
         return dict(state_init)
     if isinstance(state_init, str):
-        raise ValueError(f"Recurrence: state_init={state_init!r}; give 'zeros', a dict or a "
+        raise ValueError(f"{where}: {what}={state_init!r}; give 'zeros', a dict or a "
                          f"list of layers")
     inits = [state_init] if isinstance(state_init, Layer) else list(state_init)
     if len(inits) != len(states):
-        raise ValueError(f"Recurrence: state_init lists {len(inits)} initial values for "
-                         f"{len(states)} state_variables")
+        raise ValueError(f"{where}: {what} lists {len(inits)} initial values for "
+                         f"{len(states)} states")
     return {state: init for state, init in zip(states, inits) if init is not None}
 
 

@@ -41,6 +41,10 @@ EXAMPLES = {
     "pendulum_ddpg": "deterministic policy gradient (DDPG) on native Pendulum, with replay",
     "pendulum_sac": "soft actor-critic (SAC) on native Pendulum, with replay",
     "pendulum_td3": "twin delayed DDPG (TD3) on native Pendulum, with replay",
+    "pendulum_recurrent_sac": "a GRU SAC agent on Pendulum with the velocity hidden: stored "
+                              "memories, burn-in",
+    "mujoco_sac": "SAC on Gymnasium's MuJoCo tasks (InvertedPendulum-v5, HalfCheetah-v5...)",
+    "mujoco_ppo": "PPO with a Gaussian policy on Gymnasium's MuJoCo tasks",
     "lunar_lander_naf": "NAF on Gymnasium's LunarLanderContinuous-v3 (needs Box2D)",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
     "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n or a^n b^m c^(n+m), via Recurrence",
@@ -66,8 +70,8 @@ def load_example(name: str) -> ModuleType:
     ...
     ValueError: 'os' is not an agentnet example (examples: atari_dqn, atari_kungfu_a2c, \
 boolean_reasoning, cartpole_a2c, cartpole_nstep_q, cartpole_ppo, cartpole_recurrent, \
-doom_basic, gym_cartpole_dqn, lunar_lander_naf, name_generator, pendulum_ddpg, pendulum_naf, \
-pendulum_sac, pendulum_td3, stack_rnn_anbn)
+doom_basic, gym_cartpole_dqn, lunar_lander_naf, mujoco_ppo, mujoco_sac, name_generator, \
+pendulum_ddpg, pendulum_naf, pendulum_recurrent_sac, pendulum_sac, pendulum_td3, stack_rnn_anbn)
     """
     short = name.removeprefix(f"{__name__}.")
     if short not in EXAMPLES:

@@ -16,6 +16,7 @@ off (``deterministic=True``) on 100 fresh episodes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -120,9 +121,15 @@ def evaluate(agent: agentnet.Agent, config: Config) -> EpisodeStats:
 
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
-         resume: bool = False, overwrite: bool = False, **overrides) -> dict:
+         resume: bool = False, overwrite: bool = False,
+         on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None,
+         **overrides) -> dict:
     """Train, evaluate, and return ``{"eval_mean_return", "log", "agent"}`` (the arguments:
-    :mod:`agentnet.examples`)."""
+    :mod:`agentnet.examples`).
+
+    ``on_progress(step, agent)``, if given, is called after every collection and its updates
+    (``step``: environment steps so far); returning True stops training early.
+    """
     config = make_config(Config, total_steps, overrides)
     if config.policy_delay < 1:
         raise ValueError(f"{__name__}: policy_delay must be >= 1, got {config.policy_delay}")
@@ -208,6 +215,8 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
                     "sessions": sessions.continuation(), "critic_updates": critic_updates,
                     "episodes": episodes.state_dict(), "target": target.state_dict(),
                     "actor_optimizer": actor_optimizer.state_dict(), "pool": pool.state_dict()})
+            if on_progress is not None and on_progress(step, agent):
+                break
     evaluation = evaluate(agent, config)
     log.finish(evaluation.returns)
     return {"eval_mean_return": evaluation.returns.mean().item(), "log": log, "agent": agent}

@@ -130,15 +130,38 @@ def get_temperature_objective(log_alpha: torch.Tensor, log_probs: torch.Tensor,
     return torch.where(mask, -log_alpha.reshape(()) * target, 0.0)
 
 
-def default_target_entropy(action_dim: int) -> float:
-    """The usual entropy target, ``-action_dim`` (arXiv:1812.05905, appendix D).
+def default_target_entropy(action_dim: int, low: Any = None, high: Any = None) -> float:
+    """The usual entropy target, ``-action_dim`` (arXiv:1812.05905, appendix D), for actions
+    in [-1, 1].
+
+    A :class:`~agentnet.resolver.TanhGaussianResolver`'s ``log_prob`` is the density of the
+    action in its bounds ``[low, high]``, whose entropy is that of the action rescaled to
+    [-1, 1] plus ``sum(log((high - low) / 2))``. Given the bounds (numbers, or arrays or
+    tensors ``[action_dim]``), the target is shifted by that much, so that it asks of the
+    policy what ``-action_dim`` asks of the rescaled action (SB3's convention); without,
+    it is ``-action_dim`` for the action as ``log_prob`` measures it (CleanRL's).
 
     >>> default_target_entropy(6)
     -6.0
+    >>> round(default_target_entropy(1, low=-2.0, high=2.0), 4)  # -1 + log 2
+    -0.3069
     """
     if isinstance(action_dim, bool) or not isinstance(action_dim, int) or action_dim < 1:
         raise ValueError(f"action_dim must be a positive integer, got {action_dim!r}")
-    return -float(action_dim)
+    if (low is None) != (high is None):
+        raise ValueError("default_target_entropy: give both low and high, or neither")
+    if low is None:
+        return -float(action_dim)
+    half_range = (torch.as_tensor(high, dtype=torch.float64)
+                  - torch.as_tensor(low, dtype=torch.float64)) / 2
+    if half_range.dim() > 1 or half_range.numel() not in (1, action_dim):
+        raise ValueError(f"default_target_entropy: low and high must be numbers or of shape "
+                         f"[{action_dim}], got shape {tuple(half_range.shape)}")
+    half_range = half_range.expand(action_dim)
+    if not (half_range > 0).all() or not torch.isfinite(half_range).all():
+        raise ValueError(f"default_target_entropy: low must be below high, both finite, in "
+                         f"each of the {action_dim} dimensions; got low={low}, high={high}")
+    return -float(action_dim) + float(half_range.log().sum())
 
 
 def _temperature(alpha: Any) -> Any:

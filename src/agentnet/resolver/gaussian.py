@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..layers.base import Layer, format_shape
@@ -24,6 +25,8 @@ from ..layers.base import Layer, format_shape
 __all__ = ["GaussianResolver", "TanhGaussianResolver"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+#: the attribute of a sampled action that holds the Gaussian sample it was squashed from
+_PRE_SQUASH = "_agentnet_pre_squash"
 
 
 class GaussianResolver(Layer):
@@ -131,6 +134,27 @@ class GaussianResolver(Layer):
         """A layer, float ``[B]``: the policy's entropy (see the class docstring)."""
         return _EntropyLayer(self, name=f"{self.name}.entropy" if self.name else None)
 
+    def resample(self, name: str | None = None) -> GaussianResolver:
+        """A second resolver of the same policy, drawing its own sample: the same mean and
+        log-std layers (a free log-std's parameter is shared, not copied), clamps and bounds.
+
+        A replay forces the recorded actions into this resolver, not into its resample: the
+        resample's output is a fresh action ``a~ ~ pi(. | s)`` under today's weights, and its
+        :attr:`log_prob` that action's (SAC's critic references and actor loss).
+
+        >>> from agentnet.layers import InputLayer, get_all_params
+        >>> policy = TanhGaussianResolver(InputLayer((None, 1)), low=-2.0, high=2.0,
+        ...                               name="torque")
+        >>> fresh = policy.resample("fresh_torque")
+        >>> type(fresh).__name__, fresh.mean_layer is policy.mean_layer, fresh.high
+        ('TanhGaussianResolver', True, tensor([2.]))
+        >>> get_all_params(fresh) == get_all_params(policy)
+        True
+        """
+        return GaussianResolver(self.mean_layer, self.log_std_layer,
+                                min_log_std=self.min_log_std, max_log_std=self.max_log_std,
+                                name=name)
+
     # --- the computation --------------------------------------------------------------
     def get_output_for(self, mean: torch.Tensor, log_std: torch.Tensor, greedy: bool = False,
                        **flags: Any) -> torch.Tensor:
@@ -183,11 +207,12 @@ class TanhGaussianResolver(GaussianResolver):
 
     - :attr:`log_prob`: float ``[B]``, the log-density of the action with the change of
       variables ``log N(u; mean, std) - log(1 - tanh(u)^2) - log((high - low) / 2)``, summed
-      over ``D``, where ``u`` is computed FROM THE ACTION: ``u = atanh(y)`` with ``y`` the
-      action rescaled to ``(-1, 1)`` and clamped to ``[-1 + eps, 1 - eps]`` (``eps`` the
-      machine epsilon of the dtype). So a forced, recorded action gets its own
-      log-probability under today's weights, finite even on the bounds (there, the density
-      of an action ``eps`` inside).
+      over ``D``. For an action the resolver sampled in the same pass, ``u`` is the Gaussian
+      sample itself (exact, reparameterized); for any other (a forced, recorded action),
+      ``u`` is computed FROM THE ACTION: ``u = atanh(y)`` with ``y`` the action rescaled to
+      ``(-1, 1)`` and clamped to ``[-1 + eps, 1 - eps]`` (``eps`` the machine epsilon of the
+      dtype). So a recorded action gets its own log-probability under today's weights,
+      finite even on the bounds (there, the density of an action ``eps`` inside).
     - :attr:`entropy`: float ``[B]``, the entropy of the Gaussian BEFORE squashing (closed
       form, as :class:`GaussianResolver`'s). The squashed distribution's entropy has no closed
       form; ``-log_prob`` of a fresh sample is an unbiased one-sample estimate of it.
@@ -249,6 +274,17 @@ class TanhGaussianResolver(GaussianResolver):
         low, high = self.low.to(like), self.high.to(like)
         return (high + low) * 0.5, (high - low) * 0.5
 
+    def get_output_for(self, mean: torch.Tensor, log_std: torch.Tensor, greedy: bool = False,
+                       **flags: Any) -> torch.Tensor:
+        if greedy:
+            return self.squash(mean)
+        u = mean + self.clamp_log_std(log_std).exp() * torch.randn_like(mean)
+        action = self.squash(u)
+        # the sample before squashing rides along with the action it made, for log_prob_of:
+        # where tanh saturates, the action no longer tells u (see log_prob_of)
+        setattr(action, _PRE_SQUASH, u)
+        return action
+
     def squash(self, u: torch.Tensor) -> torch.Tensor:
         """``low + (tanh(u) + 1) / 2 * (high - low)``, clamped to the box against rounding."""
         loc, scale = self._bounds(u)
@@ -257,14 +293,31 @@ class TanhGaussianResolver(GaussianResolver):
     def log_prob_of(self, action: torch.Tensor, mean: torch.Tensor,
                     log_std: torch.Tensor) -> torch.Tensor:
         """float ``[B]``: the log-density of the squashed ``action`` ``[B, D]`` (see the
-        class docstring), summed over ``D``."""
+        class docstring), summed over ``D``.
+
+        For an action this resolver has just sampled, from the Gaussian sample ``u`` that made
+        it (exact, and reparameterized: its gradient is the one of ``mean + std * eps``);
+        for any other action (a replay's recorded one), from ``u = atanh(y)``. The two agree
+        until tanh saturates (``|u|`` beyond about 8 in float32), where the action no longer
+        tells ``u``: there the first stays exact, which SAC's actor needs (a log-density
+        recovered from a saturated action would reward pushing the mean further out)."""
         loc, scale = self._bounds(action)
-        eps = torch.finfo(action.dtype).eps
-        y = ((action - loc) / scale).clamp(-1 + eps, 1 - eps)
-        u = torch.atanh(y)
-        # log |d action / d u| = log(scale) + log(1 - y^2), with 1 - y^2 = (1 - y)(1 + y)
-        log_det = torch.log(scale) + torch.log1p(-y) + torch.log1p(y)
+        u = getattr(action, _PRE_SQUASH, None)
+        if isinstance(u, torch.Tensor) and u.shape == action.shape:
+            # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2 u)), stable for any u
+            log_det = torch.log(scale) + 2 * (math.log(2) - u - F.softplus(-2 * u))
+        else:
+            eps = torch.finfo(action.dtype).eps
+            y = ((action - loc) / scale).clamp(-1 + eps, 1 - eps)
+            u = torch.atanh(y)
+            # log |d action / d u| = log(scale) + log(1 - y^2), with 1 - y^2 = (1 - y)(1 + y)
+            log_det = torch.log(scale) + torch.log1p(-y) + torch.log1p(y)
         return super().log_prob_of(u, mean, log_std) - log_det.sum(dim=-1)
+
+    def resample(self, name: str | None = None) -> TanhGaussianResolver:
+        return TanhGaussianResolver(self.mean_layer, self.log_std_layer, low=self.low,
+                                    high=self.high, min_log_std=self.min_log_std,
+                                    max_log_std=self.max_log_std, name=name)
 
     def extra_repr(self) -> str:
         low, high = self.low.tolist(), self.high.tolist()
