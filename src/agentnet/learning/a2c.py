@@ -49,9 +49,11 @@ def get_elementwise_objective(policy: torch.Tensor, state_values: torch.Tensor,
     Args:
         policy: float ``[B, T, A]`` probabilities (or log-probabilities with
             ``treat_policy_as_logpolicy``, e.g. ``log_softmax`` of logits); or ``[B, T]``,
-            those of the actions taken (as the original allowed; no entropy bonus then).
+            those of the actions taken (as the original allowed; no entropy bonus then):
+            for continuous actions, a Gaussian resolver's ``log_prob`` of the recorded
+            actions with ``treat_policy_as_logpolicy=True`` (add ``-c * entropy`` yourself).
         state_values: float ``[B, T]`` (or ``[B, T, 1]``), the critic.
-        actions: int64 ``[B, T]``.
+        actions: int64 ``[B, T]`` (not read when ``policy`` is ``[B, T]``).
         rewards, is_alive, gamma_or_gammas, crop_last, is_truncated: as in
             :func:`agentnet.learning.generic.get_n_step_value_reference`.
         state_values_target: values the critic's reference bootstraps from (e.g. a target
