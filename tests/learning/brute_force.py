@@ -121,15 +121,17 @@ def cases(draw, min_time: int = 2, restart_in_row_0: bool = False) -> Case:
 
 # ---------------------------------------------------------------- the slow references
 
-def walk(case: Case, b: int, t: int, n: int | None) -> tuple[float, int]:
+def walk(case: Case, b: int, t: int, n: int | None,
+         bonuses: Grid | None = None) -> tuple[float, int]:
     """The n-step reference of alive tick t in row b (n None: unbounded) and the number of
     rewards it summed. Walks forward from t, stopping when the window is full, the episode
-    ends or the row ends, then adds the discounted bootstrap value."""
+    ends or the row ends, then adds the discounted bootstrap value. ``bonuses`` (SAC's
+    entropy bonuses): added, discounted, at every tick of the window after t."""
     length = case.shape[1]
     r, v, alive, truncated = case.rewards[b], case.values[b], case.alive[b], case.truncated[b]
     total, discount, s, steps = 0.0, 1.0, t, 0
     while True:
-        total += discount * r[s]
+        total += discount * (r[s] + (bonuses[b][s] if bonuses is not None and s > t else 0.0))
         discount *= case.gamma(b, s)
         steps += 1
         if s + 1 == length:                          # past the row (only without crop_last)
@@ -235,7 +237,7 @@ def per_tick(case: Case, fn) -> Grid:
             for b in range(batch)]
 
 
-def n_step(case: Case, values: Grid, n: int | None) -> Grid:
+def n_step(case: Case, values: Grid, n: int | None, bonuses: Grid | None = None) -> Grid:
     """The n-step reference bootstrapping from ``values``, at ticks with a loss."""
     with_values = replace(case, values=values)
-    return per_tick(case, lambda b, t: walk(with_values, b, t, n)[0])
+    return per_tick(case, lambda b, t: walk(with_values, b, t, n, bonuses)[0])

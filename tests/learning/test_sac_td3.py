@@ -44,8 +44,8 @@ N_STEPS = st.one_of(st.sampled_from([1, 2, 3, None]), st.integers(1, 13))
 class Draw:
     """A :class:`Case` (the sessions) plus what SAC and TD3 read, as ``[B][T]`` lists of
     Gaussian floats (no ties in a min): the critics at the actions taken (``q1``, ``q2``), the
-    target critics at fresh actions (``target_1``, ``target_2``), the fresh actions'
-    log-probabilities, and the temperature."""
+    target critics at fresh actions (``target_1``, ``target_2``), the fresh actions' and the
+    actions taken's log-probabilities, and the temperature."""
 
     case: Case
     q1: Grid
@@ -53,6 +53,7 @@ class Draw:
     target_1: Grid
     target_2: Grid
     log_probs: Grid
+    taken_log_probs: Grid
     alpha: float
 
     def t(self, name: str) -> torch.Tensor:
@@ -68,8 +69,8 @@ def draws(draw) -> Draw:
         return (scale * torch.randn(case.shape, generator=gen, dtype=F64)).tolist()
 
     return Draw(case=case, q1=grid(), q2=grid(), target_1=grid(), target_2=grid(),
-                log_probs=grid(2.0), alpha=draw(st.sampled_from([0.0, 0.2, 1.0])
-                                                | st.floats(0.0, 2.0)))
+                log_probs=grid(2.0), taken_log_probs=grid(2.0),
+                alpha=draw(st.sampled_from([0.0, 0.2, 1.0]) | st.floats(0.0, 2.0)))
 
 
 # ---------------------------------------------------------------- slow references
@@ -90,8 +91,9 @@ def clipped_values(d: Draw) -> Grid:
     return [[min(a, b) for a, b in zip(*rows)] for rows in zip(d.target_1, d.target_2)]
 
 
-def critic_loss(d: Draw, values: Grid, n: int | None, loss=squared) -> Grid:
-    reference = n_step(d.case, values, n)
+def critic_loss(d: Draw, values: Grid, n: int | None, loss=squared,
+                bonuses: Grid | None = None) -> Grid:
+    reference = n_step(d.case, values, n, bonuses)
     return per_tick(d.case, lambda b, t: loss(reference[b][t], d.q1[b][t])
                     + loss(reference[b][t], d.q2[b][t]))
 
@@ -130,6 +132,33 @@ def test_sac_critic(d, n, use_huber):
     assert_close(out, tensor(critic_loss(d, soft_values(d), n, huber if use_huber else squared)))
     no_loss = ~loss_mask(d.case)
     assert torch.equal(out[no_loss], torch.zeros_like(out[no_loss]))
+
+
+@FAST
+@given(d=draws(), n=N_STEPS)
+def test_sac_critic_counts_the_entropy_bonus_of_every_tick_in_its_window(d, n):
+    values = sac.get_state_values(d.t("target_1"), d.t("target_2"), d.t("log_probs"), d.alpha)
+    kwargs = session_kwargs(d.case)
+    rewards, values = sac.add_entropy_bonuses(
+        kwargs.pop("rewards"), values, d.t("taken_log_probs"), d.alpha, kwargs["is_alive"],
+        kwargs["gamma_or_gammas"])
+    out = sac.get_elementwise_critic_objective(d.t("q1"), d.t("q2"), values, rewards, n_steps=n,
+                                               **kwargs)
+    bonuses = at_alive(d.case, lambda b, t: -d.alpha * d.taken_log_probs[b][t])
+    assert_close(out, tensor(critic_loss(d, soft_values(d), n, bonuses=bonuses)))
+
+
+def test_entropy_bonuses_by_hand_and_refusals():
+    alive = torch.tensor([[True, True, False, True]])
+    rewards, values = sac.add_entropy_bonuses(
+        torch.zeros(1, 4), torch.zeros(1, 4), torch.tensor([[1., 2., 3., 4.]]), alpha=1.0,
+        is_alive=alive, gamma_or_gammas=torch.tensor([[0.5, 0.25, 1.0, 1.0]]))
+    assert_close(rewards, torch.tensor([[-1.0, 0.0, -4.0, 0.0]]))
+    assert_close(values, torch.tensor([[1.0, 2.0, 0.0, 4.0]]))
+    with pytest.raises(ValueError, match="log_probs"):
+        sac.add_entropy_bonuses(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 4), 0.1)
+    with pytest.raises(ValueError, match="alpha"):
+        sac.add_entropy_bonuses(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), -1.0)
 
 
 @FAST

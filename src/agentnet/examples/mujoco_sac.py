@@ -33,7 +33,6 @@ from typing import cast
 import gymnasium
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import agentnet
 from agentnet import layers as L
@@ -213,11 +212,10 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
                                               target_q2[..., 0].detach(),
                                               new_log_probs.detach(), alpha)
                 rewards = replay.rewards * config.reward_scale
-                if config.n_steps > 1:
-                    # the entropy bonuses of the ticks inside each window (as pendulum_sac)
-                    bonus = torch.where(replay.is_alive, -alpha * log_probs.detach(), 0.0)
-                    rewards = rewards + config.gamma * F.pad(bonus[:, 1:], (0, 1))
-                    values = values - bonus
+                if config.n_steps > 1:  # (void with one step)
+                    # the entropy bonuses of the ticks inside each window
+                    rewards, values = sac.add_entropy_bonuses(rewards, values, log_probs, alpha,
+                                                              replay.is_alive, config.gamma)
                 elementwise = sac.get_elementwise_critic_objective(
                     qvalues_1[..., 0], qvalues_2[..., 0], values, rewards, replay.is_alive,
                     gamma_or_gammas=config.gamma, n_steps=config.n_steps,

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 import agentnet
 from agentnet import layers as L
@@ -291,11 +290,10 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
         # --- the critics: Q(s_t, a_t) on n-step references of the soft value ---
         values = sac.get_state_values(target_q1, target_q2, fresh_log_probs, alpha)
         rewards = replay.rewards * config.reward_scale
-        if config.n_steps > 1:
-            # the entropy bonuses of the ticks inside each window (as pendulum_sac's)
-            bonus = torch.where(replay.is_alive, -alpha * log_probs.detach(), 0.0)
-            rewards = rewards + config.gamma * F.pad(bonus[:, 1:], (0, 1))
-            values = values - bonus
+        if config.n_steps > 1:  # (void with one step)
+            # the entropy bonuses of the ticks inside each window
+            rewards, values = sac.add_entropy_bonuses(rewards, values, log_probs, alpha,
+                                                      replay.is_alive, config.gamma)
         elementwise = sac.get_elementwise_critic_objective(
             qvalues_1, qvalues_2, values, rewards, replay.is_alive,
             gamma_or_gammas=config.gamma, n_steps=config.n_steps,

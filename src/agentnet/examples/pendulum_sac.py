@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 import agentnet
 from agentnet import layers as L
@@ -195,13 +194,10 @@ def build_learner(agent: agentnet.Agent, config: Config) -> Learner:
         values = sac.get_state_values(target_q1[..., 0], target_q2[..., 0],
                                       fresh_log_probs, alpha)
         rewards = replay.rewards * config.reward_scale
-        if config.n_steps > 1:
-            # the entropy bonuses -alpha log pi(a_k | s_k) of the ticks inside each
-            # window (not of its first tick): tick t+1's bonus added to r_t and taken
-            # off V(s_{t+1}), so that a window bootstrapping there counts it once
-            bonus = torch.where(replay.is_alive, -alpha * log_probs.detach(), 0.0)
-            rewards = rewards + config.gamma * F.pad(bonus[:, 1:], (0, 1))
-            values = values - bonus
+        if config.n_steps > 1:  # (void with one step)
+            # the entropy bonuses -alpha log pi(a_k | s_k) of the ticks inside each window
+            rewards, values = sac.add_entropy_bonuses(rewards, values, log_probs, alpha,
+                                                      replay.is_alive, config.gamma)
         elementwise = sac.get_elementwise_critic_objective(
             qvalues_1[..., 0], qvalues_2[..., 0], values, rewards, replay.is_alive,
             gamma_or_gammas=config.gamma, n_steps=config.n_steps,

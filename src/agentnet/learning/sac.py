@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 
-from .checks import check_tensor
+from .checks import as_gammas, check_tensor
 from .generic import get_loss_mask
 from .td3 import get_elementwise_critic_objective
 
-__all__ = ["get_state_values", "get_elementwise_critic_objective",
+__all__ = ["get_state_values", "add_entropy_bonuses", "get_elementwise_critic_objective",
            "get_elementwise_actor_objective", "get_temperature_objective",
            "default_target_entropy"]
 
@@ -48,10 +48,7 @@ def get_state_values(target_qvalues_1: torch.Tensor, target_qvalues_2: torch.Ten
     with a~_t a fresh action of the current policy at every tick (not the action taken); the
     state values of :func:`get_elementwise_critic_objective`, so the entropy bonus enters the
     n-step reference at its bootstrap only. For n > 1, the bonuses of the ticks in between
-    belong to the rewards shifted by one: add ``-alpha log pi(a_{t+1} | s_{t+1})`` (the
-    recorded action of the next tick, 0 where it is not alive) to ``r_t``, and take the same
-    off ``V(s_{t+1})``; tick t's own bonus must not enter Q(s_t, a_t)
-    (``agentnet.examples.pendulum_sac`` does this).
+    belong in the reference too: :func:`add_entropy_bonuses` puts them there.
 
     Args:
         target_qvalues_1, target_qvalues_2: float ``[B, T]``, the target critics at (s_t, a~_t).
@@ -67,6 +64,50 @@ def get_state_values(target_qvalues_1: torch.Tensor, target_qvalues_2: torch.Ten
     check_tensor("log_probs", log_probs, 2, like=target_qvalues_1, floating=True)
     alpha = _temperature(alpha)
     return torch.minimum(target_qvalues_1, target_qvalues_2) - alpha * log_probs
+
+
+def add_entropy_bonuses(rewards: torch.Tensor, state_values: torch.Tensor,
+                        log_probs: torch.Tensor, alpha: Any, is_alive: Any = None,
+                        gamma_or_gammas: Any = 0.99) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rewards and soft state values, float ``[B, T]`` each, that make an n-step reference
+    count the entropy bonus of every tick inside its window::
+
+        bonus_t = -alpha log pi(a_t | s_t)     (the action taken; 0 where tick t is dead)
+        r'_t    = r_t + gamma_t bonus_{t+1}    (0 after the row's last tick)
+        V'(s_t) = V(s_t) - bonus_t
+
+    The soft n-step reference of Q(s_t, a_t) is ``r_t + sum_{k=1}^{n-1} gamma^k (bonus_{t+k}
+    + r_{t+k}) + gamma^n V(s_{t+n})``: tick t's own bonus is not in it (a_t is given), those
+    of the ticks after it are. Given ``r'`` and ``V'``, the n-step reference of
+    :func:`get_elementwise_critic_objective` is exactly that, whatever window, termination,
+    truncation or row end stops it: a bonus moved into ``r'_{t-1}`` is taken back off
+    ``V'(s_t)`` wherever a window bootstraps there. With ``n_steps=1`` the change is void.
+
+    Args:
+        rewards: float ``[B, T]``. state_values: float ``[B, T]``, from :func:`get_state_values`.
+        log_probs: float ``[B, T]``, log pi(a_t | s_t) of the actions taken (no gradient
+            reaches them).
+        alpha: the temperature, a number or a one-element tensor (a constant here).
+        is_alive: bool ``[B, T]`` (all alive if None).
+        gamma_or_gammas: a number, ``[B]`` or ``[B, T]``, the discount after tick t (the
+            critic objective's own).
+
+    >>> rewards, values = add_entropy_bonuses(
+    ...     torch.tensor([[1., 1., 1.]]), torch.tensor([[5., 6., 7.]]),
+    ...     torch.tensor([[-1., -2., 3.]]), alpha=0.5, gamma_or_gammas=0.5,
+    ...     is_alive=torch.tensor([[True, True, False]]))
+    >>> rewards, values
+    (tensor([[1.5000, 1.0000, 1.0000]]), tensor([[4.5000, 5.0000, 7.0000]]))
+    """
+    check_tensor("rewards", rewards, 2, floating=True)
+    check_tensor("state_values", state_values, 2, like=rewards, floating=True)
+    check_tensor("log_probs", log_probs, 2, like=rewards, floating=True)
+    alpha = _temperature(alpha)
+    mask = get_loss_mask(is_alive, rewards, crop_last=False)
+    bonus = torch.where(mask, -alpha * log_probs.detach(), 0.0)
+    gammas = as_gammas(gamma_or_gammas, rewards)
+    next_bonus = torch.cat([bonus[:, 1:], torch.zeros_like(bonus[:, :1])], dim=1)
+    return rewards + gammas * next_bonus, state_values - bonus
 
 
 def get_elementwise_actor_objective(qvalues_1: torch.Tensor, qvalues_2: torch.Tensor,
