@@ -1,6 +1,8 @@
 """The records of what an agent did, and the one description of a tick's layout."""
 import numpy as np
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentnet import layers as L
 from agentnet.records import Reaction, Sessions, TickLayout, as_list, restart_memories
@@ -55,3 +57,27 @@ def test_sessions_move_and_detach_whole():
     detached = s.detach()
     assert not detached.policy[0].requires_grad and not detached.observations.requires_grad
     assert s.to("cpu").policy[0].device.type == "cpu" and s.length == 3 and s.batch_size == 2
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_the_memory_entering_each_tick_against_a_loop(data):
+    batch, length = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 8))
+    alive = torch.tensor(data.draw(st.lists(st.lists(st.booleans(), min_size=length,
+                                                     max_size=length),
+                                            min_size=batch, max_size=batch)))
+    initial = [torch.randn(batch, 2), torch.randn(batch, 3, 2)]
+    after = [torch.randn(batch, length, 2), torch.randn(batch, length, 3, 2)]
+    sessions = Sessions([], [], {"a": after[0], "b": after[1]}, [], [],
+                        torch.zeros(batch, length), alive, torch.zeros_like(alive), [], [],
+                        initial_agent_states=initial)
+    entering = sessions.entering_agent_states()
+    for k in range(2):
+        assert entering[k].shape == after[k].shape
+        for b in range(batch):
+            memory = initial[k][b]
+            for t in range(length):
+                if t > 0:
+                    memory = (torch.zeros_like(memory) if alive[b, t] and not alive[b, t - 1]
+                              else after[k][b, t - 1])
+                torch.testing.assert_close(entering[k][b, t], memory)

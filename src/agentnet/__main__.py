@@ -75,7 +75,7 @@ def describe_sessions(name: str, agent: Agent, batch_size: int, length: int) -> 
 
 OPTIONAL = {"gymnasium": "gym", "matplotlib": "plot", "ale_py": "atari", "cv2": "atari",
             "moviepy": "video", "pygame": "video", "ray": "ray", "vizdoom": "doom",
-            "Box2D": "box2d", "mujoco": "mujoco"}
+            "Box2D": "box2d", "mujoco": "mujoco", "popgym": "popgym"}
 """module -> the extra of ``agentnet-torch`` that installs it"""
 
 
@@ -140,6 +140,13 @@ def read_run(directory: str) -> tuple[ModuleType, Any]:
             config = saved_config
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if hasattr(module, "make_gymnasium_env"):  # the run's task (an env_id it refuses, one line)
+        import gymnasium
+
+        try:
+            module.make_gymnasium_env(config).close()
+        except (ValueError, gymnasium.error.Error) as error:
+            raise UsageError(f"{settings_file}: {error}") from None
     return module, config
 
 

@@ -202,6 +202,30 @@ class Sessions(Generic[ObsT, ActT, PolT]):
         """``policy`` as a list, one ``[B, T, ...]`` per policy estimator (empty for none)."""
         return as_list(self.policy)
 
+    def entering_agent_states(self) -> list[torch.Tensor]:
+        """The memory entering every tick, ``[B, T, ...]`` per memory (``agent_states``'
+        order): ``initial_agent_states`` at tick 0, then the memory after the tick before,
+        zeros where an episode starts (an alive tick after a dead one). A replay of ticks
+        ``t..t+k`` from ``entering_agent_states()[i][:, t]`` recomputes what these sessions
+        computed there (PPO's chunks, R2D2's stored states).
+
+        >>> memory = torch.tensor([[[1.], [2.], [3.], [4.]]])  # after ticks 0..3
+        >>> alive = torch.tensor([[True, False, True, True]])
+        >>> Sessions([], [], {"m": memory}, [], [], torch.zeros(1, 4), alive, ~alive, [], [],
+        ...          initial_agent_states=[torch.tensor([[9.]])]).entering_agent_states()
+        [tensor([[[9.],
+                 [1.],
+                 [0.],
+                 [3.]]])]
+        """
+        starts = self.is_alive[:, 1:] & ~self.is_alive[:, :-1]
+        entering = []
+        for first, after in zip(self.initial_agent_states, self.agent_states.values()):
+            rest = after[:, :-1].masked_fill(starts.view(starts.shape + (1,) * (after.dim() - 2)),
+                                             0.0)
+            entering.append(torch.cat([first[:, None], rest], dim=1))
+        return entering
+
     def continuation(self) -> dict[str, list[torch.Tensor]]:
         """What ``get_sessions(continue_from=...)`` needs to go on from these sessions, as
         plain tensors (detached), e.g. to keep in a training checkpoint."""

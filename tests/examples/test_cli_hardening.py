@@ -77,6 +77,31 @@ def test_a_hostile_run_folder_runs_no_code(command, tmp_path):
         assert not marker.exists()
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["train", "--resume"]])
+@pytest.mark.parametrize("example, field", [
+    ("mujoco_sac", "env_id"), ("mujoco_ppo", "env_id"), ("popgym_recurrent_ppo", "env_id"),
+    ("popgym_r2d2", "env_id"), ("doom_basic", "scenario")])
+def test_a_run_folder_naming_a_module_in_its_task_id_imports_nothing(command, example, field,
+                                                                    tmp_path):
+    """Gymnasium's ``module:id`` imports the module: from a run folder that is code."""
+    pytest.importorskip({"mujoco_sac": "mujoco", "mujoco_ppo": "mujoco", "doom_basic": "vizdoom"}
+                        .get(example, "popgym"))
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    settings = {"example": example, "config": {field: "evil:CartPole-v1"}}
+    (run / "config.json").write_text(json.dumps(settings))
+    persistence.save_checkpoint(run / "checkpoint.safetensors", torch.nn.Linear(1, 1),
+                                extra={"settings": {**settings, "example":
+                                                    f"agentnet.examples.{example}"}})
+    result = run_module([*command, "run"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "names a module to import (evil)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not a valid config file"),
     ('{"config": {}}', "missing 'example'"),

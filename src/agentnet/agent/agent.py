@@ -87,6 +87,7 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
         outputs = self.action_layers + self.state_layers + self.policy_layers
         self._plan = GraphPlan(outputs, self.observation_layers + self.prev_state_layers)
         self._plans: dict[tuple[Any, ...], GraphPlan] = {}
+        self._split_plans: dict[tuple[Any, ...], tuple[GraphPlan, GraphPlan]] = {}
         self.layers = register_layers(get_all_layers(outputs))
 
     # --- parameters -------------------------------------------------------------------
@@ -131,6 +132,26 @@ class Agent(nn.Module, Generic[ObsT, ActT, PolT]):
             plan = self._plans[key] = GraphPlan(self._plan.outputs + list(additional_outputs),
                                                 given)
         return plan
+
+    def get_replay_plans(self, additional_outputs: Sequence[Layer] = ()
+                         ) -> tuple[GraphPlan, GraphPlan]:
+        """A replay split in two plans (made once per set of arguments, then kept):
+
+        - the memory path, given the observations, the previous memories and the actions
+          (one tick, ``[B, ...]`` each), returns the new memories: what a replay runs tick by
+          tick;
+        - the rest, given the same and the new memories (any number of ticks at once,
+          flattened to ``[N, ...]``), returns what :meth:`get_tick_plan` with ``replay`` does.
+        """
+        key = tuple(additional_outputs)
+        plans = self._split_plans.get(key)
+        if plans is None:
+            given = self._plan.given + self.action_layers
+            plans = self._split_plans[key] = (
+                GraphPlan(self.state_layers, given),
+                GraphPlan(self._plan.outputs + list(additional_outputs),
+                          given + self.state_layers))
+        return plans
 
     @property
     def agent_states(self) -> dict[Layer, Layer]:

@@ -1,13 +1,14 @@
 """Experience replay: re-running recorded sessions through an agent with today's weights.
 
 ``Agent.get_sessions(recorded, experience_replay=True)`` lands here. It uses the agent's
-public methods only: its replay plan (:meth:`~agentnet.agent.Agent.get_tick_plan` with
-``replay=True``), its memories (:meth:`~agentnet.agent.Agent.get_initial_memories`) and its
+public methods only: its replay plans (:meth:`~agentnet.agent.Agent.get_tick_plan` with
+``replay=True``, :meth:`~agentnet.agent.Agent.get_replay_plans`), its memories
+(:meth:`~agentnet.agent.Agent.get_initial_memories`) and its
 :attr:`~agentnet.agent.Agent.layout`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +40,11 @@ def replay_sessions(agent: Agent, recorded: Any, burn_in: int = 0,
     of the result: it covers ticks ``burn_in .. T-1``. ``session_length`` and ``batch_size``,
     if given, must be the recorded sessions' (a replay plays them all, whole).
 
-    An agent without memory has nothing to carry from tick to tick: its graph runs once on all
-    ``B * T`` ticks (far fewer, larger kernels), unless it holds a batch normalization that
-    would then see other statistics (training mode), which runs tick by tick as it would live.
+    Only what carries from tick to tick runs tick by tick: an agent's memory path
+    (:meth:`~agentnet.agent.Agent.get_replay_plans`), then the rest of its graph runs once on
+    all ``B * T`` ticks with the memories given (far fewer, larger kernels); an agent without
+    memory runs its graph once. An agent holding a batch normalization that would then see
+    other statistics (training mode) runs its whole tick, tick by tick, as it would live.
     """
     flags = dict(flags or {})
     observations, actions = as_list(recorded.observations), as_list(recorded.actions)
@@ -73,22 +76,55 @@ def replay_sessions(agent: Agent, recorded: Any, burn_in: int = 0,
                                             [a[:, kept] for a in actions], flags)
         return _replayed(agent, recorded, observations, actions, kept, outputs, [])
     layout = agent.layout
-    records: list[list[torch.Tensor]] = []  # each tick's outputs after its (forced) actions
-    initial = memories
-    for t in range(length):
-        if t > 0 and memories:  # a dead tick followed by an alive one starts a new episode
-            memories = restart_memories(memories, alive[:, t] & ~alive[:, t - 1])
+    if _batch_statistics(plan, flags):  # the whole tick, tick by tick, as it ran live
+        def tick(t: int, memories: list[torch.Tensor]) -> tuple[list[torch.Tensor], Any]:
+            outputs = plan([o[:, t] for o in observations] + memories
+                           + [a[:, t] for a in actions], flags)
+            return layout.states_of(outputs), outputs[layout.n_actions:]
+
+        initial, records = _unroll(memories, alive, burn_in, tick)
+        outputs = [*(a[:, kept] for a in actions), *stack_ticks(records)]
+        return _replayed(agent, recorded, observations, actions, kept, outputs, initial)
+    # the memory path tick by tick; the rest once, on all the ticks kept
+    memory_plan, rest_plan = agent.get_replay_plans(additional_outputs)
+
+    def memory_step(t: int, memories: list[torch.Tensor]) -> tuple[list[torch.Tensor], Any]:
+        new = memory_plan([o[:, t] for o in observations] + memories
+                          + [a[:, t] for a in actions], flags)
+        return new, (memories, new)
+
+    initial, records = _unroll(memories, alive, burn_in, memory_step)
+    inputs = ([x[:, kept] for x in observations] + stack_ticks([e for e, _ in records])
+              + [a[:, kept] for a in actions] + stack_ticks([n for _, n in records]))
+    rest = rest_plan([x.flatten(0, 1) for x in inputs], flags)[agent.layout.n_actions:]
+    outputs = [*(a[:, kept] for a in actions),
+               *(y.unflatten(0, (batch, length - burn_in)) for y in rest)]
+    return _replayed(agent, recorded, observations, actions, kept, outputs, initial)
+
+
+def _unroll(memories: list[torch.Tensor], alive: torch.Tensor, burn_in: int,
+            step: Callable[[int, list[torch.Tensor]], tuple[list[torch.Tensor], Any]]
+            ) -> tuple[list[torch.Tensor], list[Any]]:
+    """Carry ``memories`` through the ticks of ``alive`` (bool ``[B, T]``): ``step(t,
+    memories)`` returns the memories after tick t and what to keep of it. The memories
+    restart at zeros where an episode starts (an alive tick after a dead one; the ticks where
+    some row does are read once, one host sync); the first ``burn_in`` ticks run without
+    gradient and keep nothing. Returns the memories entering tick ``burn_in`` and what was
+    kept of each tick after."""
+    starts = alive[:, 1:] & ~alive[:, :-1]
+    any_starts = starts.any(0).tolist() if memories else [False] * starts.shape[1]
+    initial, records = memories, []
+    for t in range(alive.shape[1]):
+        if t > 0 and any_starts[t - 1]:
+            memories = restart_memories(memories, starts[:, t - 1])
         if t == burn_in:
             memories = [m.detach() for m in memories] if burn_in else memories
             initial = memories
         with torch.no_grad() if t < burn_in else nullcontext():
-            outputs = plan([o[:, t] for o in observations] + memories
-                           + [a[:, t] for a in actions], flags)
-        memories = layout.states_of(outputs)
+            memories, record = step(t, memories)
         if t >= burn_in:
-            records.append(outputs[layout.n_actions:])
-    outputs = [*(a[:, kept] for a in actions), *stack_ticks(records)]
-    return _replayed(agent, recorded, observations, actions, kept, outputs, initial)
+            records.append(record)
+    return initial, records
 
 
 def _replay_all_ticks_at_once(plan: GraphPlan, n_actions: int,

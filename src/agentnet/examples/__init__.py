@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, TypeVar
 
-__all__ = ["EXAMPLES", "load_example", "make_config", "warn_if_budget_below_learning_starts"]
+__all__ = ["EXAMPLES", "load_example", "make_config", "make_env_by_id",
+           "warn_if_budget_below_learning_starts"]
 
 _Config = TypeVar("_Config")
 
@@ -45,6 +46,10 @@ EXAMPLES = {
                               "memories, burn-in",
     "mujoco_sac": "SAC on Gymnasium's MuJoCo tasks (InvertedPendulum-v5, HalfCheetah-v5...)",
     "mujoco_ppo": "PPO with a Gaussian policy on Gymnasium's MuJoCo tasks",
+    "popgym_recurrent_ppo": "recurrent PPO (GRU or LSTM, chunks through time) on POPGym's "
+                            "memory tasks (needs popgym)",
+    "popgym_r2d2": "recurrent Q-learning from replay on POPGym, R2D2's recipe: stored memories, "
+                   "burn-in, n-step double Q, prioritized sequences (needs popgym)",
     "lunar_lander_naf": "NAF on Gymnasium's LunarLanderContinuous-v3 (needs Box2D)",
     "boolean_reasoning": "a GRU agent asks before it answers: hidden-factor guessing",
     "stack_rnn_anbn": "a stack-augmented RNN learns a^n b^n or a^n b^m c^(n+m), via Recurrence",
@@ -71,13 +76,34 @@ def load_example(name: str) -> ModuleType:
     ValueError: 'os' is not an agentnet example (examples: atari_dqn, atari_kungfu_a2c, \
 boolean_reasoning, cartpole_a2c, cartpole_nstep_q, cartpole_ppo, cartpole_recurrent, \
 doom_basic, gym_cartpole_dqn, lunar_lander_naf, mujoco_ppo, mujoco_sac, name_generator, \
-pendulum_ddpg, pendulum_naf, pendulum_recurrent_sac, pendulum_sac, pendulum_td3, stack_rnn_anbn)
+pendulum_ddpg, pendulum_naf, pendulum_recurrent_sac, pendulum_sac, pendulum_td3, \
+popgym_r2d2, popgym_recurrent_ppo, stack_rnn_anbn)
     """
     short = name.removeprefix(f"{__name__}.")
     if short not in EXAMPLES:
         raise ValueError(f"{name!r} is not an agentnet example (examples: "
                          f"{', '.join(sorted(EXAMPLES))})")
     return importlib.import_module(f"{__name__}.{short}")
+
+
+def make_env_by_id(env_id: str, example: str, **kwargs: Any) -> Any:
+    """``gymnasium.make(env_id, **kwargs)`` for the example (module name) ``example``, refusing
+    Gymnasium's ``module:id`` form, which imports ``module`` first: an example's ``env_id`` may
+    come from a run folder's ``config.json``, and loading a run never imports code.
+
+    >>> make_env_by_id("os:CartPole-v1", "agentnet.examples.mujoco_sac")
+    Traceback (most recent call last):
+    ...
+    ValueError: agentnet.examples.mujoco_sac: env_id 'os:CartPole-v1' names a module to \
+import (os); give the id alone, registered by an import of your own
+    """
+    if ":" in env_id:
+        raise ValueError(f"{example}: env_id {env_id!r} names a module to import "
+                         f"({env_id.split(':')[0]}); give the id alone, registered by an "
+                         f"import of your own")
+    import gymnasium
+
+    return gymnasium.make(env_id, **kwargs)
 
 
 def warn_if_budget_below_learning_starts(config: Any, name: str) -> None:

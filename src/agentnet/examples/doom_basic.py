@@ -39,7 +39,7 @@ import torch
 
 import agentnet
 from agentnet import layers as L
-from agentnet.examples import gym_cartpole_dqn, make_config
+from agentnet.examples import gym_cartpole_dqn, make_config, make_env_by_id
 from agentnet.experiments.openai_gym.wrappers import PreprocessImage
 from agentnet.memory import WindowAugmentation
 from agentnet.resolver import EpsilonGreedyResolver
@@ -109,7 +109,7 @@ def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
         raise ImportError("doom_basic needs ViZDoom: pip install 'agentnet-torch[doom]'",
                           name="vizdoom") from error
     # ViZDoom keeps its settings (_vizdoom.ini) in the working directory unless told where
-    env = gymnasium.make(config.scenario, frame_skip=config.frame_skip,
+    env = make_env_by_id(config.scenario, __name__, frame_skip=config.frame_skip,
                          screen_resolution="RES_160X120", screen_format="GRAY8",
                          doom_config_path=os.path.join(tempfile.gettempdir(),
                                                        "agentnet_vizdoom.ini"))

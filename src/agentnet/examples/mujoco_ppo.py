@@ -48,7 +48,7 @@ from agentnet.display import TrainingLog
 from agentnet.driving import EnvPool
 from agentnet.driving.evaluation import evaluate
 from agentnet.environment import EpisodeTracker
-from agentnet.examples import make_config
+from agentnet.examples import make_config, make_env_by_id
 from agentnet.learning import generic, ppo
 from agentnet.resolver import GaussianResolver
 from agentnet.utils import LinearSchedule, RunDirectory
@@ -121,7 +121,7 @@ def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
     """The task of ``config`` (the default one if None), its spaces checked (see
     :func:`spaces`) and its actions clipped to the box (training, evaluation and ``agentnet
     evaluate`` alike)."""
-    env = gymnasium.make((config or Config()).env_id)
+    env = make_env_by_id((config or Config()).env_id, __name__)
     try:
         spaces(env)
     except ValueError:

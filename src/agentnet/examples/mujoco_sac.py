@@ -40,7 +40,7 @@ from agentnet.display import TrainingLog
 from agentnet.driving import EnvPool
 from agentnet.driving.evaluation import evaluate
 from agentnet.environment import EpisodeTracker, SessionPoolEnvironment
-from agentnet.examples import make_config, warn_if_budget_below_learning_starts
+from agentnet.examples import make_config, make_env_by_id, warn_if_budget_below_learning_starts
 from agentnet.learning import generic, sac
 from agentnet.resolver import TanhGaussianResolver
 from agentnet.target_network import TargetNetwork
@@ -93,13 +93,13 @@ class Config:
 
 def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
     """The task trained on (for ``agentnet evaluate``)."""
-    return gymnasium.make((config or Config()).env_id)
+    return make_env_by_id((config or Config()).env_id, __name__)
 
 
 def task_spaces(env_id: str) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]:
     """The task's observation and action spaces, checked to be Boxes of one dimension (the
     action's bounded)."""
-    env = gymnasium.make(env_id)
+    env = make_env_by_id(env_id, __name__)
     try:
         observations, actions = env.observation_space, env.action_space
     finally:
@@ -249,7 +249,7 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
             if on_progress is not None and on_progress(step, agent):
                 break
     # --- evaluation: fresh Gymnasium episodes, the squashed mean action ---
-    evaluation = evaluate(agent, functools.partial(gymnasium.make, config.env_id),
+    evaluation = evaluate(agent, functools.partial(make_gymnasium_env, config),
                           config.env_id, min(config.n_envs, config.eval_episodes),
                           {"greedy": True}, config.eval_episodes, seed=config.seed + 1_000)
     log.finish(evaluation.returns, what=f"greedy evaluation on Gymnasium {config.env_id}")

@@ -1,0 +1,256 @@
+"""Memory on POPGym: agentnet's recurrent recipes against sb3-contrib's RecurrentPPO.
+
+Each run trains on one POPGym task (SB3 for ``--steps`` environment steps, agentnet for
+``--agentnet-steps``, the same by default) and pauses every ``--every`` steps for a greedy
+evaluation (the most probable action; sb3-contrib's ``deterministic=True``, its LSTM state
+carried through each episode) on ``EVAL_EPISODES`` fresh episodes, the same seeds for every
+library, its time excluded. The libraries:
+
+- ``agentnet-gru``, ``agentnet-lstm``, ``agentnet-window``, ``agentnet-attention``,
+  ``agentnet-stack``, ``agentnet-none``: ``agentnet.examples.popgym_recurrent_ppo`` with its
+  defaults and that ``memory`` (the memory zoo; ``none``: Dense layers in the memories'
+  places, the baseline);
+- ``sb3``: sb3-contrib's ``RecurrentPPO("MlpLstmPolicy")`` with its defaults (rl-zoo3 has no
+  POPGym entry, so its default settings: one environment, ``n_steps=128``, LSTM of 256).
+
+Both see the task through the example's ``make_gymnasium_env`` (observations flattened to
+one float vector, Discrete parts one-hot; MultiDiscrete actions as one Discrete), so they
+learn the same problem. Reported per task and library (medians over seeds): the return at
+SB3's step budget (equal steps), the return at SB3's training time (equal wall time: give
+agentnet more steps than SB3 so that its run lasts as long), and the training seconds agentnet
+took to first reach SB3's final return, as a fraction of SB3's.
+
+    python benchmarks/popgym_memory.py --agentnet-steps 500000        # the issue's 4 tasks
+    python benchmarks/popgym_memory.py --tasks RepeatPreviousEasy --seeds 0 --steps 20000
+    python benchmarks/popgym_memory.py --libraries agentnet-gru agentnet-lstm agentnet-window \
+        agentnet-attention agentnet-stack agentnet-none          # the memory zoo
+
+One thread (``torch.set_num_threads(1)``), CPU, seed by seed with the libraries interleaved.
+Needs ``popgym`` and ``sb3-contrib``.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from agentnet.driving.evaluation import evaluate
+from agentnet.examples import popgym_recurrent_ppo as recipe
+
+TASKS = ["RepeatPreviousEasy", "CountRecallEasy", "PositionOnlyCartPoleEasy", "AutoencodeEasy"]
+LIBRARIES = ["agentnet-gru", "agentnet-lstm", "agentnet-window", "agentnet-attention",
+             "agentnet-stack", "agentnet-none", "sb3"]
+EVAL_EPISODES = 20
+EVAL_SEED = 10_000
+
+
+@dataclass
+class Curve:
+    """One run's evaluations: (environment steps, training seconds, greedy mean return)."""
+
+    every: int
+    budget: int
+    evaluations: list[tuple[int, float, float]] = field(default_factory=list)
+    _start: float = 0.0
+    _excluded: float = 0.0
+    _next: int = 0
+
+    def start(self) -> None:
+        self._start, self._excluded, self._next = time.perf_counter(), 0.0, self.every
+
+    def maybe_evaluate(self, step: int, score: Callable[[], float]) -> bool:
+        """Evaluate if ``step`` passed the next multiple of ``every`` (or the budget); True
+        once the budget is reached."""
+        if step < self._next and step < self.budget:
+            return False
+        paused = time.perf_counter()
+        self._next = (step // self.every + 1) * self.every
+        self.evaluations.append((step, paused - self._start - self._excluded, score()))
+        self._excluded += time.perf_counter() - paused
+        return step >= self.budget
+
+    @property
+    def final(self) -> float:
+        return self.evaluations[-1][2]
+
+    @property
+    def seconds(self) -> float:
+        return self.evaluations[-1][1]
+
+    def at_step(self, step: int) -> float:
+        """The return of the first evaluation made at or after ``step`` environment steps
+        (evaluations wait for the end of a collection), else the last one."""
+        return next((r for n, _, r in self.evaluations if n >= step), self.final)
+
+    def at_seconds(self, seconds: float) -> float:
+        """The return of the last evaluation made within ``seconds`` of training (-inf if
+        none)."""
+        within = [r for _, s, r in self.evaluations if s <= seconds]
+        return within[-1] if within else -float("inf")
+
+    def seconds_to(self, level: float) -> float | None:
+        """Training seconds to the first evaluation at or above ``level`` (None: never)."""
+        return next((s for _, s, r in self.evaluations if r >= level), None)
+
+
+def env_id(task: str) -> str:
+    return f"popgym-{task}-v0"
+
+
+def agentnet_run(task: str, memory: str, seed: int, steps: int, every: int) -> Curve:
+    curve = Curve(every, steps)
+    config = recipe.Config(env_id=env_id(task))
+
+    def score(agent) -> float:
+        return evaluate(agent, lambda: recipe.make_gymnasium_env(config), None, EVAL_EPISODES,
+                        {}, EVAL_EPISODES, seed=EVAL_SEED).returns.mean().item()
+
+    curve.start()
+    recipe.main(total_steps=steps, verbose=False, seed=seed, eval_episodes=1,
+                env_id=env_id(task), memory=memory,
+                on_progress=lambda step, agent: curve.maybe_evaluate(step, lambda: score(agent)))
+    return curve
+
+
+def sb3_score(model, config: recipe.Config) -> float:
+    """Mean return of ``EVAL_EPISODES`` episodes in lockstep, the LSTM state carried."""
+    envs = [recipe.make_gymnasium_env(config) for _ in range(EVAL_EPISODES)]
+    observations = np.stack([env.reset(seed=EVAL_SEED + g)[0] for g, env in enumerate(envs)])
+    returns, running = np.zeros(EVAL_EPISODES), np.ones(EVAL_EPISODES, dtype=bool)
+    state, starts = None, np.ones(EVAL_EPISODES, dtype=bool)
+    while running.any():
+        actions, state = model.predict(observations, state=state, episode_start=starts,
+                                       deterministic=True)
+        starts = np.zeros(EVAL_EPISODES, dtype=bool)
+        for i in np.flatnonzero(running):
+            observation, reward, terminated, truncated, _ = envs[i].step(actions[i])
+            observations[i] = observation
+            returns[i] += reward
+            running[i] = not (terminated or truncated)
+    for env in envs:
+        env.close()
+    return float(returns.mean())
+
+
+def sb3_run(task: str, seed: int, steps: int, every: int) -> Curve:
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    curve = Curve(every, steps)
+    config = recipe.Config(env_id=env_id(task))
+
+    class Evaluate(BaseCallback):
+        def _on_step(self) -> bool:
+            return not curve.maybe_evaluate(self.num_timesteps,
+                                            lambda: sb3_score(self.model, config))
+
+    curve.start()
+    env = make_vec_env(lambda: recipe.make_gymnasium_env(config), n_envs=1, seed=seed)
+    model = RecurrentPPO("MlpLstmPolicy", env, seed=seed)
+    model.learn(total_timesteps=steps, callback=Evaluate())
+    return curve
+
+
+def run(library: str, task: str, seed: int, steps: int, every: int) -> Curve:
+    if library == "sb3":
+        return sb3_run(task, seed, steps, every)
+    return agentnet_run(task, library.removeprefix("agentnet-"), seed, steps, every)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(results: dict[tuple[str, str], list[Curve]]) -> str:
+    """A Markdown table: per task and library, the final return (per seed and the median)
+    and the median training seconds; against SB3 (same seeds), medians: the return at SB3's
+    step budget, the return at SB3's training seconds, and the seconds to SB3's final return
+    as a fraction of SB3's (inf: never reached)."""
+    lines = ["| task | library | final return (per seed) | median | median s "
+             "| at SB3's steps | at SB3's seconds | s to SB3's final / SB3's s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (task, library), curves in results.items():
+        finals = [c.final for c in curves]
+        row = (f"| {task} | {library} | {', '.join(f'{r:.2f}' for r in finals)} "
+               f"| {statistics.median(finals):.2f} "
+               f"| {statistics.median(c.seconds for c in curves):.0f} |")
+        sb3 = results.get((task, "sb3"))
+        if library != "sb3" and sb3:
+            at_steps = [c.at_step(s.budget) for c, s in zip(curves, sb3)]
+            at_seconds = [c.at_seconds(s.seconds) for c, s in zip(curves, sb3)]
+            to_sb3 = [c.seconds_to(s.final) for c, s in zip(curves, sb3)]
+            ratios = [t / s.seconds if t is not None else float("inf")
+                      for t, s in zip(to_sb3, sb3)]
+            row += (f" {statistics.median(at_steps):.2f} | {statistics.median(at_seconds):.2f} "
+                    f"| {statistics.median(ratios):.2f} "
+                    f"({', '.join(f'{r:.2f}' for r in ratios)}) |")
+        else:
+            row += " | | |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def plot(results: dict[tuple[str, str], list[Curve]], path: str) -> None:
+    """One panel per task: every run's greedy mean return against training seconds."""
+    from matplotlib.figure import Figure
+
+    tasks = list(dict.fromkeys(task for task, _ in results))
+    colours = dict(zip(LIBRARIES, ("tab:blue", "tab:green", "tab:purple", "tab:red",
+                                   "tab:brown", "tab:grey", "tab:orange")))
+    figure = Figure(figsize=(4.2 * len(tasks), 3.2), dpi=100, layout="constrained")
+    for axes, task in zip(figure.subplots(1, len(tasks), squeeze=False)[0], tasks):
+        for library in LIBRARIES:
+            for i, curve in enumerate(results.get((task, library), [])):
+                axes.plot([s for _, s, _ in curve.evaluations],
+                          [r for _, _, r in curve.evaluations], color=colours[library],
+                          alpha=0.8, marker=".", label=library if i == 0 else None)
+        axes.set(title=task, xlabel="training seconds (evaluations excluded)",
+                 ylabel=f"greedy mean return ({EVAL_EPISODES} episodes)")
+        axes.legend(loc="lower right", fontsize="small")
+    figure.savefig(path)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=TASKS)
+    parser.add_argument("--libraries", nargs="+", default=["agentnet-gru", "sb3"],
+                        choices=LIBRARIES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=50_000,
+                        help="environment steps of each SB3 run")
+    parser.add_argument("--agentnet-steps", type=int, default=None,
+                        help="environment steps of each agentnet run (default: --steps)")
+    parser.add_argument("--every", type=int, default=10_000,
+                        help="environment steps between evaluations")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="save the curves there")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    results: dict[tuple[str, str], list[Curve]] = {}
+    for task in args.tasks:
+        for seed in args.seeds:
+            for library in args.libraries:  # interleaved: each seed runs every library
+                steps = (args.steps if library == "sb3" or args.agentnet_steps is None
+                         else args.agentnet_steps)
+                curve = run(library, task, seed, steps, args.every)
+                results.setdefault((task, library), []).append(curve)
+                points = " ".join(f"{n // 1000}k:{r:.2f}" for n, _, r in curve.evaluations)
+                print(f"{task} {library} seed {seed}: {curve.final:.2f} after "
+                      f"{curve.seconds:.0f} s\n    {points}", flush=True)
+    table = summarize(results)
+    print(f"\n{table}\n\n(python benchmarks/popgym_memory.py "
+          f"{' '.join(argv) if argv is not None else ''})".rstrip())
+    if args.plot:
+        plot(results, args.plot)
+    return table
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
