@@ -31,13 +31,12 @@ Needs ``popgym`` and ``sb3-contrib``.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from time_to_solve import Run
 
 from agentnet.driving.evaluation import evaluate
 from agentnet.examples import popgym_recurrent_ppo as recipe
@@ -49,30 +48,12 @@ EVAL_EPISODES = 20
 EVAL_SEED = 10_000
 
 
-@dataclass
-class Curve:
-    """One run's evaluations: (environment steps, training seconds, greedy mean return)."""
+class Curve(Run):
+    """One run's evaluations (``benchmarks/time_to_solve.py``'s :class:`Run`, no threshold:
+    the budget ends it), read at a step or a time."""
 
-    every: int
-    budget: int
-    evaluations: list[tuple[int, float, float]] = field(default_factory=list)
-    _start: float = 0.0
-    _excluded: float = 0.0
-    _next: int = 0
-
-    def start(self) -> None:
-        self._start, self._excluded, self._next = time.perf_counter(), 0.0, self.every
-
-    def maybe_evaluate(self, step: int, score: Callable[[], float]) -> bool:
-        """Evaluate if ``step`` passed the next multiple of ``every`` (or the budget); True
-        once the budget is reached."""
-        if step < self._next and step < self.budget:
-            return False
-        paused = time.perf_counter()
-        self._next = (step // self.every + 1) * self.every
-        self.evaluations.append((step, paused - self._start - self._excluded, score()))
-        self._excluded += time.perf_counter() - paused
-        return step >= self.budget
+    def __init__(self, every: int, budget: int):
+        super().__init__(every, budget, threshold=math.inf, score=lambda play: play())
 
     @property
     def final(self) -> float:
@@ -113,7 +94,8 @@ def agentnet_run(task: str, memory: str, seed: int, steps: int, every: int) -> C
     curve.start()
     recipe.main(total_steps=steps, verbose=False, seed=seed, eval_episodes=1,
                 env_id=env_id(task), memory=memory,
-                on_progress=lambda step, agent: curve.maybe_evaluate(step, lambda: score(agent)))
+                on_progress=lambda step, agent: curve.maybe_evaluate(
+                    step, lambda: lambda: score(agent)))
     return curve
 
 
@@ -147,8 +129,8 @@ def sb3_run(task: str, seed: int, steps: int, every: int) -> Curve:
 
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
-            return not curve.maybe_evaluate(self.num_timesteps,
-                                            lambda: sb3_score(self.model, config))
+            return not curve.maybe_evaluate(
+                self.num_timesteps, lambda: lambda: sb3_score(self.model, config))
 
     curve.start()
     env = make_vec_env(lambda: recipe.make_gymnasium_env(config), n_envs=1, seed=seed)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, TypeVar
 
-__all__ = ["EXAMPLES", "load_example", "make_config", "make_env_by_id",
+__all__ = ["EXAMPLES", "check_settings", "load_example", "make_config", "make_env_by_id",
            "warn_if_budget_below_learning_starts"]
 
 _Config = TypeVar("_Config")
@@ -84,6 +84,42 @@ popgym_r2d2, popgym_recurrent_ppo, stack_rnn_anbn)
         raise ValueError(f"{name!r} is not an agentnet example (examples: "
                          f"{', '.join(sorted(EXAMPLES))})")
     return importlib.import_module(f"{__name__}.{short}")
+
+
+def check_settings(config: Any, example: str, *, ints_from: Mapping[str, int] = {},
+                   in_unit_interval: tuple[str, ...] = (), positive: tuple[str, ...] = (),
+                   non_negative: tuple[str, ...] = (), choices: Mapping[str, tuple[str, ...]] = {}
+                   ) -> None:
+    """Refuse settings that cannot train, naming the example and the field: ``ints_from``
+    maps fields to the least int they take, ``in_unit_interval`` must lie in [0, 1],
+    ``positive`` above 0, ``non_negative`` at or above 0, and ``choices`` maps fields to the
+    names they take. ValueError otherwise.
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class Config:
+    ...     n_envs: int = 0
+    >>> check_settings(Config(), "agentnet.examples.x", ints_from={"n_envs": 1})
+    Traceback (most recent call last):
+    ...
+    ValueError: agentnet.examples.x: n_envs must be an int >= 1, got 0
+    """
+    for field, least in ints_from.items():
+        value = getattr(config, field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{example}: {field} must be an int >= {least}, got {value!r}")
+    for fields, holds, what in ((in_unit_interval, lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+                                (positive, lambda v: v > 0, "> 0"),
+                                (non_negative, lambda v: v >= 0, ">= 0")):
+        for field in fields:
+            value = getattr(config, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not holds(
+                    value):
+                raise ValueError(f"{example}: {field} must be {what}, got {value!r}")
+    for field, names in choices.items():
+        if getattr(config, field) not in names:
+            raise ValueError(f"{example}: {field} must be one of {', '.join(names)}, got "
+                             f"{getattr(config, field)!r}")
 
 
 def make_env_by_id(env_id: str, example: str, **kwargs: Any) -> Any:

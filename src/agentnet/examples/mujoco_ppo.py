@@ -48,7 +48,7 @@ from agentnet.display import TrainingLog
 from agentnet.driving import EnvPool
 from agentnet.driving.evaluation import evaluate
 from agentnet.environment import EpisodeTracker
-from agentnet.examples import make_config, make_env_by_id
+from agentnet.examples import check_settings, make_config, make_env_by_id
 from agentnet.learning import generic, ppo
 from agentnet.resolver import GaussianResolver
 from agentnet.utils import LinearSchedule, RunDirectory
@@ -240,28 +240,12 @@ class ReturnScale:
 
 def _check(config: Config) -> None:
     """Refuse settings that cannot train, naming the field."""
-    positive_ints = ("total_steps", "n_envs", "n_epochs", "minibatch_size", "hidden",
-                     "eval_episodes")
-    for field in positive_ints:
-        value = getattr(config, field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{__name__}: {field} must be an int >= 1, got {value!r}")
-    if isinstance(config.session_length, bool) or not isinstance(config.session_length, int) \
-            or config.session_length < 2:
-        raise ValueError(f"{__name__}: session_length must be an int >= 2, got "
-                         f"{config.session_length!r}")
-    for field, low, high in (("gamma", 0.0, 1.0), ("gae_lambda", 0.0, 1.0)):
-        value = getattr(config, field)
-        if not low <= value <= high:
-            raise ValueError(f"{__name__}: {field} must be in [{low}, {high}], got {value!r}")
-    for field in ("clip_epsilon", "learning_rate", "max_grad_norm"):
-        value = getattr(config, field)
-        if not value > 0:
-            raise ValueError(f"{__name__}: {field} must be > 0, got {value!r}")
-    for field in ("entropy_regularization", "value_weight"):
-        value = getattr(config, field)
-        if not value >= 0:
-            raise ValueError(f"{__name__}: {field} must be >= 0, got {value!r}")
+    check_settings(config, __name__, ints_from={
+        "total_steps": 1, "n_envs": 1, "n_epochs": 1, "minibatch_size": 1, "hidden": 1,
+        "eval_episodes": 1, "session_length": 2},
+        in_unit_interval=("gamma", "gae_lambda"),
+        positive=("clip_epsilon", "learning_rate", "max_grad_norm"),
+        non_negative=("entropy_regularization", "value_weight"))
     if config.value_clip_epsilon is not None and not config.value_clip_epsilon > 0:
         raise ValueError(f"{__name__}: value_clip_epsilon must be > 0 or None, got "
                          f"{config.value_clip_epsilon!r}")

@@ -43,7 +43,11 @@ from agentnet.display import TrainingLog
 from agentnet.driving import EnvPool
 from agentnet.driving.evaluation import evaluate
 from agentnet.environment import EpisodeTracker, SessionPoolEnvironment
-from agentnet.examples import make_config, warn_if_budget_below_learning_starts
+from agentnet.examples import (
+    check_settings,
+    make_config,
+    warn_if_budget_below_learning_starts,
+)
 from agentnet.examples.popgym_recurrent_ppo import make_task, task_spaces
 from agentnet.learning import generic, qlearning
 from agentnet.memory import GRUCell, LSTMCell, torch_init
@@ -126,9 +130,7 @@ def build_agent(config: Config, spaces: tuple[int, gymnasium.Space] | None = Non
     ``[B, A]`` (the policy), acted on epsilon-greedily. ``spaces`` as
     :func:`~agentnet.examples.popgym_recurrent_ppo.task_spaces` gives them (read from the task
     if None)."""
-    if config.memory not in MEMORIES:
-        raise ValueError(f"{__name__}: memory must be one of {', '.join(MEMORIES)}, got "
-                         f"{config.memory!r}")
+    check_settings(config, __name__, choices={"memory": MEMORIES})
     n_observations, action_space = spaces or task_spaces(config.env_id)
     if not isinstance(action_space, gymnasium.spaces.Discrete):
         raise ValueError(f"{__name__}: the action space {action_space} is not Discrete")
@@ -183,28 +185,14 @@ def sequence_priorities(errors: torch.Tensor, mask: torch.Tensor, eta: float) ->
 
 def _check(config: Config) -> None:
     """Refuse settings that cannot train, naming the field."""
-    for field in ("total_steps", "n_envs", "sequence_length", "pool_capacity",
-                  "batch_sequences", "updates_per_collection", "n_steps", "target_every",
-                  "hidden", "eval_episodes"):
-        value = getattr(config, field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{__name__}: {field} must be an int >= 1, got {value!r}")
-    for field in ("burn_in", "learning_starts"):
-        value = getattr(config, field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{__name__}: {field} must be an int >= 0, got {value!r}")
-    for field in ("gamma", "priority_alpha", "priority_beta", "priority_eta", "epsilon_start",
-                  "epsilon_end", "epsilon_decay_fraction"):
-        value = getattr(config, field)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{__name__}: {field} must be in [0, 1], got {value!r}")
-    for field in ("learning_rate", "max_grad_norm"):
-        value = getattr(config, field)
-        if not value > 0:
-            raise ValueError(f"{__name__}: {field} must be > 0, got {value!r}")
-    if config.memory not in MEMORIES:
-        raise ValueError(f"{__name__}: memory must be one of {', '.join(MEMORIES)}, got "
-                         f"{config.memory!r}")
+    check_settings(config, __name__, ints_from={
+        **dict.fromkeys(("total_steps", "n_envs", "sequence_length", "pool_capacity",
+                         "batch_sequences", "updates_per_collection", "n_steps",
+                         "target_every", "hidden", "eval_episodes"), 1),
+        "burn_in": 0, "learning_starts": 0},
+        in_unit_interval=("gamma", "priority_alpha", "priority_beta", "priority_eta",
+                          "epsilon_start", "epsilon_end", "epsilon_decay_fraction"),
+        positive=("learning_rate", "max_grad_norm"), choices={"memory": MEMORIES})
 
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,

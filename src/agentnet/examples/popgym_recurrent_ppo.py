@@ -49,7 +49,7 @@ from agentnet.display import TrainingLog
 from agentnet.driving import EnvPool
 from agentnet.driving.evaluation import evaluate
 from agentnet.environment import EpisodeTracker, SessionBatchEnvironment
-from agentnet.examples import make_config, make_env_by_id
+from agentnet.examples import check_settings, make_config, make_env_by_id
 from agentnet.learning import generic, ppo
 from agentnet.memory import (
     GRUCell,
@@ -198,9 +198,7 @@ def build_agent(config: Config, spaces: tuple[int, gymnasium.Space] | None = Non
     layer. The policy is ``[log pi(.) float [B, A], V float [B, 1]]`` for Discrete actions,
     ``[log pi(action) float [B], entropy float [B], V float [B, 1]]`` for a Box; ``spaces`` as
     :func:`task_spaces` gives them (read from the task if None)."""
-    if config.memory not in MEMORIES:
-        raise ValueError(f"{__name__}: memory must be one of {', '.join(MEMORIES)}, got "
-                         f"{config.memory!r}")
+    check_settings(config, __name__, choices={"memory": MEMORIES})
     n_observations, action_space = spaces or task_spaces(config.env_id)
     observation = L.InputLayer((None, n_observations), name="observation")
     agent_states: dict[L.Layer, L.Layer] = {}
@@ -290,30 +288,16 @@ def policy_terms(agent: agentnet.Agent, sessions: Any
 
 def _check(config: Config) -> None:
     """Refuse settings that cannot train, naming the field."""
-    for field in ("total_steps", "n_envs", "chunk_length", "n_epochs", "minibatch_chunks",
-                  "hidden", "window", "eval_episodes"):
-        value = getattr(config, field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{__name__}: {field} must be an int >= 1, got {value!r}")
+    check_settings(config, __name__, ints_from=dict.fromkeys(
+        ("total_steps", "n_envs", "chunk_length", "n_epochs", "minibatch_chunks", "hidden",
+         "window", "eval_episodes"), 1),
+        in_unit_interval=("gamma", "gae_lambda"),
+        positive=("clip_epsilon", "learning_rate", "max_grad_norm"),
+        non_negative=("entropy_regularization", "value_weight"), choices={"memory": MEMORIES})
     length, chunk = config.session_length, config.chunk_length
     if isinstance(length, bool) or not isinstance(length, int) or length < 1 or length % chunk:
         raise ValueError(f"{__name__}: session_length must be a positive multiple of "
                          f"chunk_length={chunk}, got {length!r}")
-    for field in ("gamma", "gae_lambda"):
-        value = getattr(config, field)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{__name__}: {field} must be in [0, 1], got {value!r}")
-    for field in ("clip_epsilon", "learning_rate", "max_grad_norm"):
-        value = getattr(config, field)
-        if not value > 0:
-            raise ValueError(f"{__name__}: {field} must be > 0, got {value!r}")
-    for field in ("entropy_regularization", "value_weight"):
-        value = getattr(config, field)
-        if not value >= 0:
-            raise ValueError(f"{__name__}: {field} must be >= 0, got {value!r}")
-    if config.memory not in MEMORIES:
-        raise ValueError(f"{__name__}: memory must be one of {', '.join(MEMORIES)}, got "
-                         f"{config.memory!r}")
 
 
 def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | None = None,
