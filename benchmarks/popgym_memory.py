@@ -10,6 +10,7 @@ library, its time excluded. The libraries:
   ``agentnet-stack``, ``agentnet-none``: ``agentnet.examples.popgym_recurrent_ppo`` with its
   defaults and that ``memory`` (the memory zoo; ``none``: Dense layers in the memories'
   places, the baseline);
+- ``agentnet-r2d2``: ``agentnet.examples.popgym_r2d2`` with its defaults (a GRU);
 - ``sb3``: sb3-contrib's ``RecurrentPPO("MlpLstmPolicy")`` with its defaults (rl-zoo3 has no
   POPGym entry, so its default settings: one environment, ``n_steps=128``, LSTM of 256).
 
@@ -39,11 +40,12 @@ import torch
 from time_to_solve import Run
 
 from agentnet.driving.evaluation import evaluate
+from agentnet.examples import popgym_r2d2
 from agentnet.examples import popgym_recurrent_ppo as recipe
 
 TASKS = ["RepeatPreviousEasy", "CountRecallEasy", "PositionOnlyCartPoleEasy", "AutoencodeEasy"]
 LIBRARIES = ["agentnet-gru", "agentnet-lstm", "agentnet-window", "agentnet-attention",
-             "agentnet-stack", "agentnet-none", "sb3"]
+             "agentnet-stack", "agentnet-none", "agentnet-r2d2", "sb3"]
 EVAL_EPISODES = 20
 EVAL_SEED = 10_000
 
@@ -83,7 +85,9 @@ def env_id(task: str) -> str:
     return f"popgym-{task}-v0"
 
 
-def agentnet_run(task: str, memory: str, seed: int, steps: int, every: int) -> Curve:
+def agentnet_run(example, task: str, memory: str, seed: int, steps: int, every: int
+                 ) -> Curve:
+    """A run of ``example`` (``popgym_recurrent_ppo`` or ``popgym_r2d2``) with ``memory``."""
     curve = Curve(every, steps)
     config = recipe.Config(env_id=env_id(task))
 
@@ -92,10 +96,10 @@ def agentnet_run(task: str, memory: str, seed: int, steps: int, every: int) -> C
                         {}, EVAL_EPISODES, seed=EVAL_SEED).returns.mean().item()
 
     curve.start()
-    recipe.main(total_steps=steps, verbose=False, seed=seed, eval_episodes=1,
-                env_id=env_id(task), memory=memory,
-                on_progress=lambda step, agent: curve.maybe_evaluate(
-                    step, lambda: lambda: score(agent)))
+    example.main(total_steps=steps, verbose=False, seed=seed, eval_episodes=1,
+                 env_id=env_id(task), memory=memory,
+                 on_progress=lambda step, agent: curve.maybe_evaluate(
+                     step, lambda: lambda: score(agent)))
     return curve
 
 
@@ -142,7 +146,9 @@ def sb3_run(task: str, seed: int, steps: int, every: int) -> Curve:
 def run(library: str, task: str, seed: int, steps: int, every: int) -> Curve:
     if library == "sb3":
         return sb3_run(task, seed, steps, every)
-    return agentnet_run(task, library.removeprefix("agentnet-"), seed, steps, every)
+    if library == "agentnet-r2d2":
+        return agentnet_run(popgym_r2d2, task, "gru", seed, steps, every)
+    return agentnet_run(recipe, task, library.removeprefix("agentnet-"), seed, steps, every)
 
 
 def _median(values: list[float]) -> float | None:
@@ -184,7 +190,7 @@ def plot(results: dict[tuple[str, str], list[Curve]], path: str) -> None:
 
     tasks = list(dict.fromkeys(task for task, _ in results))
     colours = dict(zip(LIBRARIES, ("tab:blue", "tab:green", "tab:purple", "tab:red",
-                                   "tab:brown", "tab:grey", "tab:orange")))
+                                   "tab:brown", "tab:grey", "tab:pink", "tab:orange")))
     figure = Figure(figsize=(4.2 * len(tasks), 3.2), dpi=100, layout="constrained")
     for axes, task in zip(figure.subplots(1, len(tasks), squeeze=False)[0], tasks):
         for library in LIBRARIES:
