@@ -27,11 +27,19 @@ took to first reach SB3's final return, as a fraction of SB3's.
         agentnet-attention agentnet-stack agentnet-none          # the memory zoo
 
 One thread (``torch.set_num_threads(1)``), CPU, seed by seed with the libraries interleaved.
+``--save FILE`` writes every run's evaluations as JSON; ``--load FILE ...`` adds runs saved
+before to the table and the figure (runs of one task, library and seed made now replace
+them), so that SB3's slow runs and agentnet's can be made in separate processes:
+
+    python benchmarks/popgym_memory.py --libraries sb3 --seeds 1 --save sb3_1.json
+    python benchmarks/popgym_memory.py --libraries agentnet-gru --seeds 1 --load sb3_1.json
+
 Needs ``popgym`` and ``sb3-contrib``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 
@@ -54,8 +62,19 @@ class Curve(Run):
     """One run's evaluations (``benchmarks/time_to_solve.py``'s :class:`Run`, no threshold:
     the budget ends it), read at a step or a time."""
 
-    def __init__(self, every: int, budget: int):
+    def __init__(self, every: int, budget: int, seed: int):
         super().__init__(every, budget, threshold=math.inf, score=lambda play: play())
+        self.seed = seed
+
+    def to_json(self) -> dict:
+        return {"seed": self.seed, "every": self.every, "budget": self.budget,
+                "evaluations": self.evaluations}
+
+    @classmethod
+    def from_json(cls, saved: dict) -> Curve:
+        curve = cls(saved["every"], saved["budget"], saved["seed"])
+        curve.evaluations = [tuple(e) for e in saved["evaluations"]]
+        return curve
 
     @property
     def final(self) -> float:
@@ -88,7 +107,7 @@ def env_id(task: str) -> str:
 def agentnet_run(example, task: str, memory: str, seed: int, steps: int, every: int
                  ) -> Curve:
     """A run of ``example`` (``popgym_recurrent_ppo`` or ``popgym_r2d2``) with ``memory``."""
-    curve = Curve(every, steps)
+    curve = Curve(every, steps, seed)
     config = recipe.Config(env_id=env_id(task))
 
     def score(agent) -> float:
@@ -128,7 +147,7 @@ def sb3_run(task: str, seed: int, steps: int, every: int) -> Curve:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
-    curve = Curve(every, steps)
+    curve = Curve(every, steps, seed)
     config = recipe.Config(env_id=env_id(task))
 
     class Evaluate(BaseCallback):
@@ -155,26 +174,31 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarize(results: dict[tuple[str, str], list[Curve]]) -> str:
+Results = dict[tuple[str, str], dict[int, Curve]]
+"""(task, library) -> seed -> its run"""
+
+
+def summarize(results: Results) -> str:
     """A Markdown table: per task and library, the final return (per seed and the median)
-    and the median training seconds; against SB3 (same seeds), medians: the return at SB3's
-    step budget, the return at SB3's training seconds, and the seconds to SB3's final return
-    as a fraction of SB3's (inf: never reached)."""
+    and the median training seconds; against SB3 (the seeds both ran), medians: the return
+    at SB3's step budget, the return at SB3's training seconds, and the seconds to SB3's final
+    return as a fraction of SB3's (inf: never reached)."""
     lines = ["| task | library | final return (per seed) | median | median s "
              "| at SB3's steps | at SB3's seconds | s to SB3's final / SB3's s |",
              "|---|---|---|---|---|---|---|---|"]
-    for (task, library), curves in results.items():
+    for (task, library), by_seed in results.items():
+        curves = [by_seed[seed] for seed in sorted(by_seed)]
         finals = [c.final for c in curves]
         row = (f"| {task} | {library} | {', '.join(f'{r:.2f}' for r in finals)} "
                f"| {statistics.median(finals):.2f} "
                f"| {statistics.median(c.seconds for c in curves):.0f} |")
-        sb3 = results.get((task, "sb3"))
-        if library != "sb3" and sb3:
-            at_steps = [c.at_step(s.budget) for c, s in zip(curves, sb3)]
-            at_seconds = [c.at_seconds(s.seconds) for c, s in zip(curves, sb3)]
-            to_sb3 = [c.seconds_to(s.final) for c, s in zip(curves, sb3)]
-            ratios = [t / s.seconds if t is not None else float("inf")
-                      for t, s in zip(to_sb3, sb3)]
+        sb3 = results.get((task, "sb3"), {})
+        pairs = [(by_seed[seed], sb3[seed]) for seed in sorted(by_seed) if seed in sb3]
+        if library != "sb3" and pairs:
+            at_steps = [c.at_step(s.budget) for c, s in pairs]
+            at_seconds = [c.at_seconds(s.seconds) for c, s in pairs]
+            to_sb3 = [(c.seconds_to(s.final), s) for c, s in pairs]
+            ratios = [t / s.seconds if t is not None else float("inf") for t, s in to_sb3]
             row += (f" {statistics.median(at_steps):.2f} | {statistics.median(at_seconds):.2f} "
                     f"| {statistics.median(ratios):.2f} "
                     f"({', '.join(f'{r:.2f}' for r in ratios)}) |")
@@ -184,7 +208,7 @@ def summarize(results: dict[tuple[str, str], list[Curve]]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict[tuple[str, str], list[Curve]], path: str) -> None:
+def plot(results: Results, path: str) -> None:
     """One panel per task: every run's greedy mean return against training seconds."""
     from matplotlib.figure import Figure
 
@@ -194,7 +218,7 @@ def plot(results: dict[tuple[str, str], list[Curve]], path: str) -> None:
     figure = Figure(figsize=(4.2 * len(tasks), 3.2), dpi=100, layout="constrained")
     for axes, task in zip(figure.subplots(1, len(tasks), squeeze=False)[0], tasks):
         for library in LIBRARIES:
-            for i, curve in enumerate(results.get((task, library), [])):
+            for i, curve in enumerate(results.get((task, library), {}).values()):
                 axes.plot([s for _, s, _ in curve.evaluations],
                           [r for _, _, r in curve.evaluations], color=colours[library],
                           alpha=0.8, marker=".", label=library if i == 0 else None)
@@ -202,6 +226,13 @@ def plot(results: dict[tuple[str, str], list[Curve]], path: str) -> None:
                  ylabel=f"greedy mean return ({EVAL_EPISODES} episodes)")
         axes.legend(loc="lower right", fontsize="small")
     figure.savefig(path)
+
+
+def save(results: Results, path: str) -> None:
+    with open(path, "w") as file:
+        json.dump([{"task": task, "library": library, **curve.to_json()}
+                   for (task, library), by_seed in results.items()
+                   for curve in by_seed.values()], file)
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -217,19 +248,30 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--every", type=int, default=10_000,
                         help="environment steps between evaluations")
     parser.add_argument("--plot", default=None, metavar="PNG", help="save the curves there")
+    parser.add_argument("--save", default=None, metavar="JSON",
+                        help="write every run's evaluations there (loaded runs included)")
+    parser.add_argument("--load", nargs="+", default=[], metavar="JSON",
+                        help="add the runs of files --save wrote")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    results: dict[tuple[str, str], list[Curve]] = {}
+    results: Results = {}
+    for path in args.load:
+        with open(path) as file:
+            for saved in json.load(file):
+                results.setdefault((saved["task"], saved["library"]), {})[saved["seed"]] = (
+                    Curve.from_json(saved))
     for task in args.tasks:
         for seed in args.seeds:
             for library in args.libraries:  # interleaved: each seed runs every library
                 steps = (args.steps if library == "sb3" or args.agentnet_steps is None
                          else args.agentnet_steps)
                 curve = run(library, task, seed, steps, args.every)
-                results.setdefault((task, library), []).append(curve)
+                results.setdefault((task, library), {})[seed] = curve
                 points = " ".join(f"{n // 1000}k:{r:.2f}" for n, _, r in curve.evaluations)
                 print(f"{task} {library} seed {seed}: {curve.final:.2f} after "
                       f"{curve.seconds:.0f} s\n    {points}", flush=True)
+                if args.save:  # after every run: a long benchmark that stops keeps its runs
+                    save(results, args.save)
     table = summarize(results)
     print(f"\n{table}\n\n(python benchmarks/popgym_memory.py "
           f"{' '.join(argv) if argv is not None else ''})".rstrip())

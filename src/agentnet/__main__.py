@@ -101,12 +101,85 @@ def positive_int(text: str) -> int:
     return value
 
 
-def train(example: str, steps: int | None, seed: int, out: str | None = None,
-          overwrite: bool = False) -> dict:
-    """Run an example's ``main`` (it prints its progress and its evaluation)."""
+def train(example: str, steps: int | None, seed: int | None, out: str | None = None,
+          overwrite: bool = False, assignments: Sequence[str] = (), env: str | None = None
+          ) -> dict:
+    """Run an example's ``main`` (it prints its progress and its evaluation), its settings
+    changed by ``assignments`` (``--set NAME=VALUE``) and ``env`` (``--env ID``)."""
     module = load_example(example)
+    settings = example_settings(module, example, assignments, env)
+    for flag, name, value in (("--steps", "total_steps", steps), ("--seed", "seed", seed)):
+        if value is not None and name in settings:
+            raise UsageError(f"{flag} and --set {name} both give {name}: give it once")
+    if steps is None:
+        steps = settings.pop("total_steps", None)
+    settings.setdefault("seed", 0 if seed is None else seed)
     print(f"agentnet train {example}: {EXAMPLES[example]}")
-    return module.main(total_steps=steps, seed=seed, out_dir=out, overwrite=overwrite)
+    try:
+        return module.main(total_steps=steps, out_dir=out, overwrite=overwrite, **settings)
+    except ValueError as error:  # settings the example refuses (its messages name it)
+        if not str(error).startswith((module.__name__, example)):
+            raise
+        raise UsageError(str(error)) from None
+    except Exception as error:  # an id Gymnasium does not know, a module without it...
+        if env is None or not type(error).__module__.startswith("gymnasium"):
+            raise
+        raise UsageError(f"--env {env}: {error}") from None
+
+
+def example_settings(module: ModuleType, example: str, assignments: Sequence[str],
+                     env: str | None) -> dict[str, Any]:
+    """The settings ``--set`` and ``--env`` give, checked against the example's ``Config``.
+    ``--env module:EnvId`` imports ``module`` (the user's own words), as Gymnasium would."""
+    from .utils.runs import settings_from_assignments
+
+    try:
+        settings = settings_from_assignments(module.Config, list(assignments), "--set")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if env is None:
+        return settings
+    if not any(field.name == "env_id" for field in dataclasses.fields(module.Config)):
+        raise UsageError(f"--env: {example} trains on a task of its own; examples that take "
+                         f"any Gymnasium id: {', '.join(examples_taking_env_ids())}")
+    if "env_id" in settings:
+        raise UsageError("--env and --set env_id both give the task: give it once")
+    module_name, colon, _ = env.rpartition(":")
+    if colon:
+        import_user_module(module_name, f"--env {env}")
+    return {**settings, "env_id": env}
+
+
+def import_user_module(name: str, flag: str) -> None:
+    """Import the module a user named on the command line (``--env module:EnvId``,
+    ``--import module``), from the current folder as ``python -m`` would, or from the
+    installed packages; a missing one is a :class:`UsageError`."""
+    import importlib
+    import os
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not name.startswith(error.name):
+            raise  # the module itself imports something missing: its own error
+        raise UsageError(f"{flag}: no module named {error.name!r} to import (not installed, "
+                         f"nor in {os.getcwd()})") from None
+
+
+def examples_taking_env_ids() -> list[str]:
+    """The examples whose ``Config`` has an ``env_id`` (those ``--env`` can point at any
+    Gymnasium task)."""
+    names = []
+    for name in sorted(EXAMPLES):
+        try:
+            module = load_example(name)
+        except ImportError:  # an optional dependency missing: not this one
+            continue
+        if any(field.name == "env_id" for field in dataclasses.fields(module.Config)):
+            names.append(name)
+    return names
 
 
 def read_run(directory: str) -> tuple[ModuleType, Any]:
@@ -213,6 +286,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                               help="replace the run already in --out")
     train_parser.add_argument("--resume", default=None, metavar="DIR",
                               help="go on with the run saved in DIR, with its settings")
+    train_parser.add_argument("--set", dest="assignments", action="append", default=[],
+                              metavar="NAME=VALUE",
+                              help="change a setting of the example's Config (repeatable; "
+                                   "VALUE as JSON, or text for a string setting)")
+    train_parser.add_argument("--env", default=None, metavar="ID",
+                              help="the Gymnasium task, for examples that take any "
+                                   "(module:EnvId imports module first)")
     evaluate_parser = commands.add_parser(
         "evaluate", help="play a saved agent on the real Gymnasium environment")
     evaluate_parser.add_argument("directory")
@@ -220,6 +300,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     evaluate_parser.add_argument("--seed", type=int, default=0)
     evaluate_parser.add_argument("--max-steps", type=positive_int, default=None,
                                  help="cut each episode after this many steps")
+    for parser_ in (train_parser, evaluate_parser):
+        parser_.add_argument("--import", dest="imports", action="append", default=[],
+                             metavar="MODULE",
+                             help="import MODULE first (the one a run's module:EnvId task "
+                                  "names: a run folder never imports code by itself)")
     commands.add_parser("list", help="list the examples")
     demo = commands.add_parser("demo", help="play native CartPole with two untrained agents")
     demo.add_argument("--batch-size", type=positive_int, default=256,
@@ -235,16 +320,18 @@ def run_training(args: argparse.Namespace) -> None:
     if args.resume:
         ignored = [flag for flag, value in [("EXAMPLE", args.example), ("--seed", args.seed),
                                             ("--out", args.out),
-                                            ("--overwrite", args.overwrite or None)]
+                                            ("--overwrite", args.overwrite or None),
+                                            ("--set", args.assignments or None),
+                                            ("--env", args.env)]
                    if value is not None]
         if ignored:
-            raise UsageError(f"--resume goes on with the example, seed and folder saved in "
+            raise UsageError(f"--resume goes on with the example, settings and folder saved in "
                              f"{args.resume}: {', '.join(ignored)} cannot be given with it "
                              f"(only --steps and --threads)")
         resume(args.resume, args.steps)
     else:
-        train(args.example or "cartpole_a2c", args.steps, 0 if args.seed is None else args.seed,
-              args.out, args.overwrite)
+        train(args.example or "cartpole_a2c", args.steps, args.seed, args.out, args.overwrite,
+              args.assignments, args.env)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -261,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads if args.command != "evaluate" else 1)
     warnings.formatwarning = _one_line_warning
     try:
+        for name in getattr(args, "imports", []):
+            import_user_module(name, f"--import {name}")
         if args.command == "demo":
             run_demo(args)
         elif args.command == "evaluate":

@@ -97,7 +97,7 @@ def test_a_run_folder_naming_a_module_in_its_task_id_imports_nothing(command, ex
                                                     f"agentnet.examples.{example}"}})
     result = run_module([*command, "run"], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert "names a module to import (evil)" in result.stderr
+    assert "names a module that is not imported (evil)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not marker.exists()
 

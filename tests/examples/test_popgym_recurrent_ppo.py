@@ -104,8 +104,9 @@ def test_tasks_it_cannot_play_are_refused_naming_the_space_or_the_id():
             recipe.main(total_steps=64, env_id="AgentnetTestDictActions-v0", verbose=False)
     finally:
         del gymnasium.registry["AgentnetTestDictActions-v0"]
-    with pytest.raises(ValueError, match="names a module to import"):
-        recipe.main(total_steps=64, env_id="os:CartPole-v1", verbose=False)
+    with pytest.raises(ValueError, match="names a module that is not imported"):
+        recipe.main(total_steps=64, env_id="agentnet_no_such_module:CartPole-v1",
+                    verbose=False)
 
 
 @pytest.mark.parametrize("field, value", [

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import sys
 import warnings
 from collections.abc import Mapping
 from types import ModuleType
@@ -123,20 +124,28 @@ def check_settings(config: Any, example: str, *, ints_from: Mapping[str, int] = 
 
 
 def make_env_by_id(env_id: str, example: str, **kwargs: Any) -> Any:
-    """``gymnasium.make(env_id, **kwargs)`` for the example (module name) ``example``, refusing
-    Gymnasium's ``module:id`` form, which imports ``module`` first: an example's ``env_id`` may
-    come from a run folder's ``config.json``, and loading a run never imports code.
+    """``gymnasium.make(env_id, **kwargs)`` for the example (module name) ``example``.
 
-    >>> make_env_by_id("os:CartPole-v1", "agentnet.examples.mujoco_sac")
+    Gymnasium's ``module:EnvId`` form imports ``module`` first. It is accepted only when that
+    module is imported already (``agentnet train --env module:EnvId`` imports it: the user's
+    own words), so that importing it runs nothing: an example's ``env_id`` may come from a
+    run folder's ``config.json``, and loading a run never imports code.
+
+    >>> make_env_by_id("no_such_module:CartPole-v1", "agentnet.examples.mujoco_sac")
     Traceback (most recent call last):
     ...
-    ValueError: agentnet.examples.mujoco_sac: env_id 'os:CartPole-v1' names a module to \
-import (os); give the id alone, registered by an import of your own
+    ValueError: agentnet.examples.mujoco_sac: env_id 'no_such_module:CartPole-v1' names a \
+module that is not imported (no_such_module): a run's settings never import code; import it \
+first (agentnet evaluate and train --resume: --import no_such_module)
+    >>> import gymnasium.envs.classic_control  # imported: its name may now prefix an id
+    >>> make_env_by_id("gymnasium.envs.classic_control:CartPole-v1", "x").spec.id
+    'CartPole-v1'
     """
-    if ":" in env_id:
-        raise ValueError(f"{example}: env_id {env_id!r} names a module to import "
-                         f"({env_id.split(':')[0]}); give the id alone, registered by an "
-                         f"import of your own")
+    module, colon, _ = env_id.rpartition(":")
+    if colon and module not in sys.modules:
+        raise ValueError(f"{example}: env_id {env_id!r} names a module that is not imported "
+                         f"({module}): a run's settings never import code; import it first "
+                         f"(agentnet evaluate and train --resume: --import {module})")
     import gymnasium
 
     return gymnasium.make(env_id, **kwargs)

@@ -122,7 +122,7 @@ def build_agent(config: Config) -> agentnet.Agent:
     dense layer and a recurrent memory; logits and a value read from the dense layer and
     the memory; actions sampled from the softmax of the logits."""
     if config.memory not in ("lstm", "gru"):
-        raise ValueError(f"atari_kungfu_a2c: memory must be 'lstm' or 'gru', "
+        raise ValueError(f"{__name__}: memory must be 'lstm' or 'gru', "
                          f"got {config.memory!r}")
     probe = make_gymnasium_env(config)
     action_space, frame_shape = probe.action_space, probe.observation_space.shape

@@ -326,7 +326,8 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     """
     config = make_config(Config, total_steps, overrides)
     if not 0 < config.heldout_fraction < 1:
-        raise ValueError(f"heldout_fraction must be in (0, 1), got {config.heldout_fraction}")
+        raise ValueError(f"{__name__}: heldout_fraction must be in (0, 1), got "
+                         f"{config.heldout_fraction}")
     torch.manual_seed(config.seed)
     # --- the data: a seeded corpus, split into training and held-out names ---
     names = make_corpus(config.n_names, config.seed)

@@ -84,7 +84,7 @@ class Config:
 def alphabet(language: str) -> str:
     """The characters of ``language``, a key of :data:`LANGUAGES`; any other raises."""
     if language not in LANGUAGES:
-        raise ValueError(f"language={language!r} is not one of the languages "
+        raise ValueError(f"{__name__}: language={language!r} is not one of the languages "
                          f"({', '.join(map(repr, LANGUAGES))})")
     return LANGUAGES[language]
 
@@ -198,8 +198,8 @@ def train(config: Config, verbose: bool, run: RunDirectory | None = None) -> dic
     alphabet(config.language)  # an unknown language raises
     needed = most_counted(config.language, 2 * config.n_max)
     if config.stack and config.stack_depth is not None and config.stack_depth < needed:
-        raise ValueError(f"stack_depth={config.stack_depth} cannot hold the longest strings "
-                         f"evaluated ({needed} letters to count)")
+        raise ValueError(f"{__name__}: stack_depth={config.stack_depth} cannot hold the "
+                         f"longest strings evaluated ({needed} letters to count)")
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     characters, logits, recurrence = build_model(config)

@@ -28,7 +28,8 @@ from ..display.progress import TrainingLog
 from . import persistence
 from .safetensors_file import PersistenceError, write_atomic
 
-__all__ = ["RunDirectory", "RunFolderError", "TrainingInterrupted", "config_from_dict"]
+__all__ = ["RunDirectory", "RunFolderError", "TrainingInterrupted", "config_from_dict",
+           "settings_from_assignments"]
 
 _CONFIG_FILE, _CHECKPOINT_FILE = "config.json", "checkpoint.safetensors"
 
@@ -85,6 +86,52 @@ def config_from_dict(config_class: type, values: Any, where: str) -> Any:
                              f"got {json.dumps(value)[:60]}")
         checked[name] = converted
     return config_class(**checked)
+
+
+def settings_from_assignments(config_class: type, assignments: list[str], where: str
+                              ) -> dict[str, Any]:
+    """Settings of the dataclass ``config_class`` from ``NAME=VALUE`` texts (the command
+    line's ``--set``), each checked against its field: VALUE is read as JSON (``3``,
+    ``1e-3``, ``true``, ``[64, 64]``, ``null``), or taken as it is where the field wants a
+    string (``memory=window``). Raises ValueError naming ``where``, the text and the valid
+    settings.
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class C:
+    ...     steps: int = 10
+    ...     memory: str = "gru"
+    >>> settings_from_assignments(C, ["steps=20", "memory=window"], "--set")
+    {'steps': 20, 'memory': 'window'}
+    >>> settings_from_assignments(C, ["steps=2.5"], "--set")
+    Traceback (most recent call last):
+    ...
+    ValueError: --set steps=2.5: steps must be an integer (settings: memory, steps)
+    """
+    hints = typing.get_type_hints(config_class)
+    fields = {f.name: hints[f.name] for f in dataclasses.fields(config_class) if f.init}
+    valid = f"(settings: {', '.join(sorted(fields))})"
+    settings = {}
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise ValueError(f"{where} {assignment!r}: expected NAME=VALUE {valid}")
+        if name not in fields:
+            raise ValueError(f"{where} {assignment}: unknown setting {name!r} {valid}")
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = text
+        for candidate in (parsed, text):  # JSON first; the text itself for a string field
+            ok, value = _convert(candidate, fields[name])
+            if ok:
+                settings[name] = value
+                break
+        else:
+            raise ValueError(f"{where} {assignment}: {name} must be "
+                             f"{_type_name(fields[name])} {valid}")
+    return settings
 
 
 def _convert(value: Any, annotation: Any) -> tuple[bool, Any]:
