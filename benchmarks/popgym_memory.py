@@ -8,8 +8,8 @@ library, its time excluded. The libraries:
 
 - ``agentnet-gru``, ``agentnet-lstm``, ``agentnet-window``, ``agentnet-attention``,
   ``agentnet-stack``, ``agentnet-none``: ``agentnet.examples.popgym_recurrent_ppo`` with its
-  defaults and that ``memory`` (the memory zoo; ``none``: Dense layers in the memories'
-  places, the baseline);
+  defaults (or those ``--agentnet-set NAME=VALUE`` changes) and that ``memory`` (the memory
+  zoo; ``none``: Dense layers in the memories' places, the baseline);
 - ``agentnet-r2d2``: ``agentnet.examples.popgym_r2d2`` with its defaults (a GRU);
 - ``sb3``: sb3-contrib's ``RecurrentPPO("MlpLstmPolicy")`` with its defaults (rl-zoo3 has no
   POPGym entry, so its default settings: one environment, ``n_steps=128``, LSTM of 256).
@@ -50,6 +50,7 @@ from time_to_solve import Run
 from agentnet.driving.evaluation import evaluate
 from agentnet.examples import popgym_r2d2
 from agentnet.examples import popgym_recurrent_ppo as recipe
+from agentnet.utils.runs import settings_from_assignments
 
 TASKS = ["RepeatPreviousEasy", "CountRecallEasy", "PositionOnlyCartPoleEasy", "AutoencodeEasy"]
 LIBRARIES = ["agentnet-gru", "agentnet-lstm", "agentnet-window", "agentnet-attention",
@@ -104,9 +105,10 @@ def env_id(task: str) -> str:
     return f"popgym-{task}-v0"
 
 
-def agentnet_run(example, task: str, memory: str, seed: int, steps: int, every: int
-                 ) -> Curve:
-    """A run of ``example`` (``popgym_recurrent_ppo`` or ``popgym_r2d2``) with ``memory``."""
+def agentnet_run(example, task: str, memory: str, seed: int, steps: int, every: int,
+                 assignments: list[str]) -> Curve:
+    """A run of ``example`` (``popgym_recurrent_ppo`` or ``popgym_r2d2``) with ``memory`` and
+    the settings ``assignments`` give (``NAME=VALUE``, as ``agentnet train --set``)."""
     curve = Curve(every, steps, seed)
     config = recipe.Config(env_id=env_id(task))
 
@@ -115,8 +117,9 @@ def agentnet_run(example, task: str, memory: str, seed: int, steps: int, every: 
                         {}, EVAL_EPISODES, seed=EVAL_SEED).returns.mean().item()
 
     curve.start()
+    settings = settings_from_assignments(example.Config, assignments, "--agentnet-set")
     example.main(total_steps=steps, verbose=False, seed=seed, eval_episodes=1,
-                 env_id=env_id(task), memory=memory,
+                 env_id=env_id(task), memory=memory, **settings,
                  on_progress=lambda step, agent: curve.maybe_evaluate(
                      step, lambda: lambda: score(agent)))
     return curve
@@ -162,12 +165,14 @@ def sb3_run(task: str, seed: int, steps: int, every: int) -> Curve:
     return curve
 
 
-def run(library: str, task: str, seed: int, steps: int, every: int) -> Curve:
+def run(library: str, task: str, seed: int, steps: int, every: int,
+        assignments: list[str]) -> Curve:
     if library == "sb3":
         return sb3_run(task, seed, steps, every)
     if library == "agentnet-r2d2":
-        return agentnet_run(popgym_r2d2, task, "gru", seed, steps, every)
-    return agentnet_run(recipe, task, library.removeprefix("agentnet-"), seed, steps, every)
+        return agentnet_run(popgym_r2d2, task, "gru", seed, steps, every, assignments)
+    return agentnet_run(recipe, task, library.removeprefix("agentnet-"), seed, steps, every,
+                        assignments)
 
 
 def _median(values: list[float]) -> float | None:
@@ -247,6 +252,10 @@ def main(argv: list[str] | None = None) -> str:
                         help="environment steps of each agentnet run (default: --steps)")
     parser.add_argument("--every", type=int, default=10_000,
                         help="environment steps between evaluations")
+    parser.add_argument("--agentnet-set", dest="assignments", action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="a setting of the agentnet example (repeatable; as agentnet "
+                             "train --set)")
     parser.add_argument("--plot", default=None, metavar="PNG", help="save the curves there")
     parser.add_argument("--save", default=None, metavar="JSON",
                         help="write every run's evaluations there (loaded runs included)")
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> str:
             for library in args.libraries:  # interleaved: each seed runs every library
                 steps = (args.steps if library == "sb3" or args.agentnet_steps is None
                          else args.agentnet_steps)
-                curve = run(library, task, seed, steps, args.every)
+                curve = run(library, task, seed, steps, args.every, args.assignments)
                 results.setdefault((task, library), {})[seed] = curve
                 points = " ".join(f"{n // 1000}k:{r:.2f}" for n, _, r in curve.evaluations)
                 print(f"{task} {library} seed {seed}: {curve.final:.2f} after "

@@ -26,7 +26,7 @@ FLOORS: dict[str, int] = {
     "driving": 3, "target_network": 3,
     "distributed": 4,
     # recipes and the command line
-    "examples": 5, "__main__": 5, "experiments": 5,
+    "examples": 5, "recipes": 5, "__main__": 5, "experiments": 5,
 }
 #: what a module may take from the package's root: its version (any other name there is a
 #: re-export from some floor, and counts as the top floor)

@@ -4,6 +4,7 @@ AgentNet rebuilt on PyTorch. The parts: ``layers`` (the one-tick graph), ``agent
 ``Recurrence``), ``resolver`` (action pickers), ``memory`` (recurrent cells), ``environment``
 (tensor-native environments, the session store), ``driving`` (an agent against Gymnasium:
 ``EnvPool``, evaluation), and the records of what an agent did (``records``: ``Sessions``).
+``agentnet.load_run(DIR)`` gives the agent and the settings of a run saved by an example.
 """
 from . import (
                agent,
@@ -25,4 +26,14 @@ __version__ = "0.1.0"
 
 __all__ = ["Agent", "MDPAgent", "Recurrence", "Sessions", "agent", "display", "driving",
            "environment", "layers", "learning", "memory", "records", "resolver", "target_network",
-           "utils", "__version__"]
+           "utils", "load_run", "__version__"]
+
+
+def __getattr__(name: str):
+    """``agentnet.load_run`` (:func:`agentnet.examples.load_run`: a saved run's agent and
+    settings), imported when first asked for: the examples are the top floor."""
+    if name == "load_run":
+        from .examples import load_run
+
+        return load_run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

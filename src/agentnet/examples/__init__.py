@@ -22,21 +22,26 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-__all__ = ["EXAMPLES", "check_settings", "load_example", "make_config", "make_env_by_id",
-           "warn_if_budget_below_learning_starts"]
+import torch
+
+__all__ = ["EXAMPLES", "check_settings", "load_example", "load_run", "make_config",
+           "make_env_by_id", "make_flat_task", "read_run", "warn_if_budget_below_learning_starts"]
 
 _Config = TypeVar("_Config")
 
 EXAMPLES = {
     "cartpole_a2c": "n-step advantage actor-critic on batched native CartPole",
     "cartpole_nstep_q": "n-step Q-learning on batched native CartPole, no replay",
-    "gym_cartpole_dqn": "DQN on Gymnasium's CartPole-v1: env pool, session pool, target network",
+    "gym_cartpole_dqn": "DQN on Gymnasium's CartPole-v1 (or any task with Discrete actions): "
+                        "env pool, session pool, target network",
     "cartpole_ppo": "PPO with GAE on batched native CartPole",
     "cartpole_recurrent": "a GRU A2C agent on CartPole with the velocities hidden",
     "pendulum_naf": "normalized advantage functions on batched native Pendulum, with replay",
@@ -47,8 +52,8 @@ EXAMPLES = {
                               "memories, burn-in",
     "mujoco_sac": "SAC on Gymnasium's MuJoCo tasks (InvertedPendulum-v5, HalfCheetah-v5...)",
     "mujoco_ppo": "PPO with a Gaussian policy on Gymnasium's MuJoCo tasks",
-    "popgym_recurrent_ppo": "recurrent PPO (GRU or LSTM, chunks through time) on POPGym's "
-                            "memory tasks (needs popgym)",
+    "popgym_recurrent_ppo": "recurrent PPO (GRU, LSTM, window, attention, stack or no memory; "
+                            "chunks through time) on POPGym's memory tasks or any task",
     "popgym_r2d2": "recurrent Q-learning from replay on POPGym, R2D2's recipe: stored memories, "
                    "burn-in, n-step double Q, prioritized sequences (needs popgym)",
     "lunar_lander_naf": "NAF on Gymnasium's LunarLanderContinuous-v3 (needs Box2D)",
@@ -85,6 +90,72 @@ popgym_r2d2, popgym_recurrent_ppo, stack_rnn_anbn)
         raise ValueError(f"{name!r} is not an agentnet example (examples: "
                          f"{', '.join(sorted(EXAMPLES))})")
     return importlib.import_module(f"{__name__}.{short}")
+
+
+def read_run(directory: str | os.PathLike[str]) -> tuple[ModuleType, Any]:
+    """The example module and its ``Config`` of the run saved in ``directory``, reading data
+    only: the example must be one of :data:`EXAMPLES`, every setting is checked against its
+    ``Config``, and the run's task is made once (a ``module:EnvId`` whose module is not
+    imported is refused; nothing is imported). The checkpoint keeps the settings the run was
+    trained with: they win over a ``config.json`` edited by hand (a warning names the
+    differences). Raises :class:`~agentnet.utils.runs.RunFolderError` or ValueError naming
+    the file."""
+    from ..utils.runs import RunDirectory, config_from_dict
+
+    example, fields = RunDirectory.read_settings(directory)
+    settings_file = Path(directory) / "config.json"
+    try:
+        module = load_example(example)
+    except ValueError as error:
+        raise ValueError(f"{settings_file}: {error}") from None
+    config = config_from_dict(module.Config, fields, str(settings_file))
+    run = RunDirectory(directory, module.__name__, config, resume=True)
+    saved = run.saved_settings()
+    if saved is not None:
+        saved_config = config_from_dict(module.Config, saved, str(run.checkpoint))
+        changed = [f"{name} ({getattr(config, name)!r} in config.json, "
+                   f"{getattr(saved_config, name)!r} in the checkpoint)"
+                   for name in fields if getattr(config, name) != getattr(saved_config, name)]
+        if changed:
+            warnings.warn(f"{settings_file} differs from the settings the checkpoint was "
+                          f"trained with: {'; '.join(changed)}; the checkpoint's settings are "
+                          f"used", stacklevel=2)
+        config = saved_config
+    if hasattr(module, "make_gymnasium_env"):  # the run's task (an env_id it refuses)
+        import gymnasium
+
+        try:
+            module.make_gymnasium_env(config).close()
+        except (ValueError, gymnasium.error.Error) as error:
+            raise ValueError(f"{settings_file}: {error}") from None
+    return module, config
+
+
+def load_run(directory: str | os.PathLike[str], device: str | torch.device | None = None
+             ) -> tuple[Any, Any]:
+    """``(agent, config)`` of the run an example saved in ``directory`` (``agentnet train
+    EXAMPLE --out DIR``, or ``main(out_dir=DIR)``): the agent its ``build_agent(config)``
+    builds, with the weights of the last checkpoint, on ``device`` (the CPU if None), and
+    the example's ``Config`` it was trained with. Reads data only (:func:`read_run`); raises
+    as it does, and :class:`~agentnet.utils.persistence.PersistenceError` for a checkpoint
+    that does not fit.
+
+    >>> import tempfile
+    >>> from agentnet.examples import cartpole_a2c
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = cartpole_a2c.main(total_steps=512, verbose=False, out_dir=folder, eval_episodes=1)
+    >>> agent, config = load_run(folder)
+    >>> type(agent).__name__, config.total_steps
+    ('Agent', 512)
+    """
+    from ..utils import persistence
+
+    module, config = read_run(directory)
+    agent = module.build_agent(config)
+    persistence.load(agent, Path(directory) / "checkpoint.safetensors")
+    if device is not None:
+        agent.to(device)
+    return agent, config
 
 
 def check_settings(config: Any, example: str, *, ints_from: Mapping[str, int] = {},
@@ -149,6 +220,47 @@ first (agentnet evaluate and train --resume: --import no_such_module)
     import gymnasium
 
     return gymnasium.make(env_id, **kwargs)
+
+
+def make_flat_task(env_id: str, example: str) -> Any:
+    """The Gymnasium task ``env_id`` (:func:`make_env_by_id`) for an agent that reads one
+    float vector and picks among actions: observations flattened to float32 ``[O]``
+    (:class:`~agentnet.driving.FlatObservations`), MultiDiscrete actions played as one
+    Discrete (:class:`~agentnet.driving.DiscreteActions`), a Box of actions clipped to its
+    bounds. ``popgym-...`` ids import POPGym, which registers them (the popgym extra).
+    ValueError names ``example``, the task and the space it cannot play.
+
+    >>> make_flat_task("FrozenLake-v1", "x").observation_space  # Discrete(16), one-hot
+    Box(0.0, 1.0, (16,), float32)
+    """
+    import gymnasium
+
+    from ..driving.wrappers import DiscreteActions, FlatObservations
+
+    if env_id.startswith("popgym-") and env_id not in gymnasium.registry:
+        import popgym  # noqa: F401  (registers popgym-* ids)
+    env = make_env_by_id(env_id, example)
+    actions, observations = env.action_space, env.observation_space
+    problem = None
+    if isinstance(observations, gymnasium.spaces.Box) and len(observations.shape) > 1:
+        problem = (f"{env_id}'s observation space {observations} is not a vector (images "
+                   f"need a convolutional agent)")
+    elif not (isinstance(actions, (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete))
+              or isinstance(actions, gymnasium.spaces.Box) and len(actions.shape) == 1):
+        problem = (f"{env_id}'s action space {actions} is not Discrete, MultiDiscrete or a "
+                   f"Box of one dimension")
+    if problem is not None:
+        env.close()
+        raise ValueError(f"{example}: {problem}")
+    if isinstance(actions, gymnasium.spaces.MultiDiscrete):
+        env = DiscreteActions(env)
+    elif isinstance(actions, gymnasium.spaces.Box):
+        env = gymnasium.wrappers.ClipAction(env)
+    try:
+        return FlatObservations(env)
+    except ValueError as error:
+        env.close()
+        raise ValueError(f"{example}: {env_id}: {error}") from None
 
 
 def warn_if_budget_below_learning_starts(config: Any, name: str) -> None:

@@ -35,7 +35,7 @@ from agentnet.utils import RunDirectory
 
 
 @dataclass
-class Config(gym_cartpole_dqn.Config):
+class Config(gym_cartpole_dqn.Settings):
     game: str = "Breakout"
     """the ALE game (its ROM ships with ale-py)"""
     total_steps: int = 2_000_000

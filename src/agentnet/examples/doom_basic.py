@@ -47,7 +47,7 @@ from agentnet.utils import RunDirectory
 
 
 @dataclass
-class Config(gym_cartpole_dqn.Config):
+class Config(gym_cartpole_dqn.Settings):
     scenario: str = "VizdoomBasic-v1"
     """the ViZDoom Gymnasium id (its scenarios ship with the vizdoom wheel)"""
     frame_skip: int = 4

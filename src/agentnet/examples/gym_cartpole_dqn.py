@@ -1,4 +1,5 @@
-"""DQN on Gymnasium's real CartPole-v1: a session pool, a target network, n-step Q-learning.
+"""DQN on Gymnasium's real CartPole-v1 (or any task with Discrete actions): a session pool, a
+target network, n-step Q-learning.
 
 Eight Gymnasium environments are played by the agent through an ``EnvPool``; every few ticks
 their sessions go into a ``SessionPoolEnvironment``; batches of sessions sampled from it are
@@ -22,6 +23,11 @@ benchmark's seeds 0, 1, 2 after 24k, 28k and 18k. Most single changes to them (o
 widths, step sizes, n, exploration or target schedules, larger batches, longer or
 overlapping sessions, Polyak targets) lost seeds.
 
+``env_id`` names another task (``agentnet train dqn --env Acrobot-v1``): observations are
+flattened to one float vector and MultiDiscrete actions played as one Discrete
+(:func:`agentnet.examples.make_flat_task`); the settings above are CartPole's, and the
+``dqn`` recipe's hyperparameter file holds others.
+
 With ``compile=True`` the replay and the loss are compiled (``agentnet.utils.compile_loss``):
 measured 1.46x faster per gradient step on one CPU thread, the default run 1.3x faster
 including some 10 s of compiling (34 s with inductor's cache empty; ``docs/benchmarks.md``).
@@ -30,10 +36,12 @@ including some 10 s of compiling (34 s with inductor's cache empty; ``docs/bench
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import gymnasium
 import torch
 
 import agentnet
@@ -46,18 +54,21 @@ from agentnet.environment import (
     SessionBatchEnvironment,
     SessionPoolEnvironment,
 )
-from agentnet.examples import make_config, warn_if_budget_below_learning_starts
+from agentnet.examples import make_config, make_flat_task, warn_if_budget_below_learning_starts
 from agentnet.learning import generic, qlearning
 from agentnet.resolver import EpsilonGreedyResolver
 from agentnet.target_network import TargetNetwork
 from agentnet.utils import LinearSchedule, RunDirectory, compile_loss
 
-#: the Gymnasium environment trained and evaluated on (for ``agentnet evaluate``)
-GYMNASIUM_ID = "CartPole-v1"
+#: the Gymnasium task trained on by default (``Config.env_id`` chooses another)
+DEFAULT_ENV_ID = "CartPole-v1"
 
 
 @dataclass
-class Config:
+class Settings:
+    """DQN's settings (those of :class:`Config` but the task; ``atari_dqn`` and ``doom_basic``
+    share them)."""
+
     total_steps: int = 40_000
     """environment steps to train for (all environments together)"""
     n_envs: int = 8
@@ -116,17 +127,43 @@ class Config:
     step about 1.3-1.5x faster on one CPU thread after 10-35 s of compiling"""
 
 
+@dataclass
+class Config(Settings):
+    env_id: str = DEFAULT_ENV_ID
+    """the Gymnasium task: any with Discrete (or MultiDiscrete) actions whose observations
+    flatten to a vector"""
+
+
+def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
+    """The task of ``config`` (the default one if None) as
+    :func:`~agentnet.examples.make_flat_task` makes it, checked to have Discrete actions
+    (training, evaluation and ``agentnet evaluate`` alike)."""
+    env_id = (config or Config()).env_id
+    env = make_flat_task(env_id, __name__)
+    if not isinstance(env.action_space, gymnasium.spaces.Discrete):
+        env.close()
+        raise ValueError(f"{__name__}: {env_id}'s action space {env.unwrapped.action_space} "
+                         f"is not Discrete or MultiDiscrete (Q-learning picks among actions)")
+    return env
+
+
 def build_agent(config: Config) -> agentnet.Agent:
-    """An MLP from CartPole's observation to Q-values, with epsilon-greedy actions."""
-    observation = L.InputLayer((None, 4), name="observation")
+    """An MLP from the task's observation ``[B, O]`` to Q-values ``[B, A]``, with
+    epsilon-greedy actions."""
+    probe = make_gymnasium_env(config)
+    probe.close()
+    assert probe.observation_space.shape is not None
+    n_observations = probe.observation_space.shape[0]
+    n_actions = int(cast(gymnasium.spaces.Discrete, probe.action_space).n)
+    observation = L.InputLayer((None, n_observations), name="observation")
     hidden = L.DenseLayer(observation, config.hidden1, name="hidden1")
     hidden = L.DenseLayer(hidden, config.hidden2, name="hidden2")
-    qvalues = L.DenseLayer(hidden, 2, nonlinearity=None, name="q")
+    qvalues = L.DenseLayer(hidden, n_actions, nonlinearity=None, name="q")
     resolver = EpsilonGreedyResolver(qvalues, epsilon=config.epsilon_start, name="resolver")
     return agentnet.Agent(observation, policy_estimators=qvalues, action_layers=resolver)
 
 
-def dqn_loss(sessions: Sessions, config: Config) -> torch.Tensor:
+def dqn_loss(sessions: Sessions, config: Settings) -> torch.Tensor:
     """n-step Q-learning (Huber) on replayed sessions whose ``additional_outputs[0]`` are the
     target network's Q-values ``[B, T, n_actions]``; the mean over alive ticks, a scalar.
     With ``config.clip_rewards`` it learns from the rewards' signs (DQN's Atari recipe)."""
@@ -142,7 +179,7 @@ def dqn_loss(sessions: Sessions, config: Config) -> torch.Tensor:
     return generic.masked_mean(elementwise, sessions.is_alive)
 
 
-def make_replay_loss(agent: agentnet.Agent, target: TargetNetwork, config: Config
+def make_replay_loss(agent: agentnet.Agent, target: TargetNetwork, config: Settings
                      ) -> Callable[..., torch.Tensor]:
     """:func:`dqn_loss` of ``agent`` against ``target`` on a replayed batch, from the batch's
     tensors ``(observations, actions, rewards, is_alive, is_truncated, preceding_memories)``
@@ -175,11 +212,11 @@ def main(total_steps: int | None = None, verbose: bool = True, out_dir: str | No
     config = make_config(Config, total_steps, overrides)
     run = RunDirectory.open(out_dir, __name__, config, resume, overwrite, resumable=False)
     torch.manual_seed(config.seed)
-    return train(build_agent(config), GYMNASIUM_ID, config, GYMNASIUM_ID, verbose, run,
-                 on_progress)
+    return train(build_agent(config), functools.partial(make_gymnasium_env, config), config,
+                 config.env_id, verbose, run, on_progress)
 
 
-def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Config, name: str,
+def train(agent: agentnet.Agent, env: str | Callable[[], Any], config: Settings, name: str,
           verbose: bool = True, run: RunDirectory | None = None,
           on_progress: Callable[[int, agentnet.Agent], bool | None] | None = None) -> dict:
     """The DQN loop for any Q-value agent (on its device) and Gymnasium environment (an id or

@@ -92,26 +92,29 @@ class Config:
 
 
 def make_gymnasium_env(config: Config | None = None) -> gymnasium.Env:
-    """The task trained on (for ``agentnet evaluate``)."""
-    return make_env_by_id((config or Config()).env_id, __name__)
+    """The task trained on (for ``agentnet evaluate``), its spaces checked: Boxes of one
+    dimension, the action's bounded (ValueError naming the space otherwise)."""
+    env_id = (config or Config()).env_id
+    env = make_env_by_id(env_id, __name__)
+    observations, actions = env.observation_space, env.action_space
+    problem = None
+    if not isinstance(actions, gymnasium.spaces.Box) or len(actions.shape) != 1 or not (
+            np.isfinite(actions.low).all() and np.isfinite(actions.high).all()):
+        problem = (f"{env_id}'s action space {actions} is not a bounded Box of one dimension "
+                   f"(SAC needs continuous bounded actions)")
+    elif not isinstance(observations, gymnasium.spaces.Box) or len(observations.shape) != 1:
+        problem = f"{env_id}'s observation space {observations} is not a Box of one dimension"
+    if problem is not None:
+        env.close()
+        raise ValueError(f"{__name__}: {problem}")
+    return env
 
 
 def task_spaces(env_id: str) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]:
-    """The task's observation and action spaces, checked to be Boxes of one dimension (the
-    action's bounded)."""
-    env = make_env_by_id(env_id, __name__)
-    try:
-        observations, actions = env.observation_space, env.action_space
-    finally:
-        env.close()
-    if not isinstance(actions, gymnasium.spaces.Box) or len(actions.shape) != 1 or not (
-            np.isfinite(actions.low).all() and np.isfinite(actions.high).all()):
-        raise ValueError(f"{__name__}: {env_id}'s action space {actions} is not a bounded Box "
-                         f"of one dimension (SAC needs continuous bounded actions)")
-    if not isinstance(observations, gymnasium.spaces.Box) or len(observations.shape) != 1:
-        raise ValueError(f"{__name__}: {env_id}'s observation space {observations} is not a "
-                         f"Box of one dimension")
-    return observations, actions
+    """The task's observation and action spaces, checked (:func:`make_gymnasium_env`)."""
+    env = make_gymnasium_env(Config(env_id=env_id))
+    env.close()
+    return env.observation_space, env.action_space  # type: ignore[return-value]
 
 
 def critic(observation: L.Layer, action: L.Layer, hidden: int, name: str) -> L.Layer:

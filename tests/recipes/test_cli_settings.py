@@ -8,36 +8,14 @@ import sys
 import textwrap
 
 import gymnasium
-import numpy as np
 import pytest
+from toy_tasks import Cue
 
 from agentnet.__main__ import main as cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL_PPO = ["--set", "n_envs=4", "--set", "session_length=16", "--set", "eval_episodes=4"]
-
-
-class Cue(gymnasium.Env):
-    """Eight ticks; a reward for the action matching the sign of the observation's first
-    number (a task any recipe learns, no memory needed)."""
-
-    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    action_space = gymnasium.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._observe(), {}
-
-    def _observe(self):
-        self.cue = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self.cue
-
-    def step(self, action):
-        reward = float(int(action) == int(self.cue[0] > 0))
-        self.t += 1
-        return self._observe(), reward, False, self.t >= 8, {}
 
 
 @pytest.fixture
@@ -135,11 +113,11 @@ def test_an_environment_the_user_registered_trains_and_learns(registered_cue, tm
 
 
 def test_module_form_imports_the_users_module_and_a_run_folder_never_does(tmp_path):
-    (tmp_path / "my_envs.py").write_text(textwrap.dedent(f"""\
+    (tmp_path / "my_envs.py").write_text(textwrap.dedent("""\
         import gymnasium, pathlib
         with open(pathlib.Path(__file__).with_name("imports.txt"), "a") as log:
             log.write("imported\\n")
-        from {__name__} import Cue
+        from toy_tasks import Cue
         gymnasium.register("MyCue-v0", entry_point=Cue)
         """))
     env = {**os.environ, "PYTHONWARNINGS": "ignore",
@@ -164,4 +142,4 @@ def test_module_form_imports_the_users_module_and_a_run_folder_never_does(tmp_pa
         assert imports.read_text().count("imported") == 1
     evaluated = agentnet("evaluate", "run", "--import", "my_envs", "--episodes", "3")
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "MyCue-v0: mean return" in evaluated.stdout
+    assert "MyCue-v0: " in evaluated.stdout
