@@ -9,11 +9,12 @@ shapes, the mean session length and the rollout speed in environment steps per s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -112,27 +113,39 @@ def train(name: str, steps: int | None, seed: int | None, out: str | None = None
         if any(assignment.partition("=")[0].strip() == "env_id" for assignment in assignments):
             raise UsageError("--set env_id: a recipe's task is given with --env")
         module, settings, chosen = recipe_settings(name, env)
-        example = module.__name__.rsplit(".", 1)[-1]
-        settings.update(example_settings(module, example, assignments, None))
-        print(chosen)
+        given = settings_from_command_line(module, assignments)
+        settings.update(given)
     else:
-        module, example = load_example(name), name
-        settings = example_settings(module, example, assignments, env)
-        print(f"agentnet train {example}: {EXAMPLES[example]}")
+        module = load_example(name)
+        given = settings_from_command_line(module, assignments)
+        settings = {**given, **task_setting(module, name, env, given)}
+        chosen = f"agentnet train {name}: {EXAMPLES[name]}"
     for flag, field, value in (("--steps", "total_steps", steps), ("--seed", "seed", seed)):
-        if value is not None and field in settings_from_command_line(module, assignments):
+        if value is not None and field in given:
             raise UsageError(f"{flag} and --set {field} both give {field}: give it once")
+    print(chosen)
     if steps is None:
         steps = settings.pop("total_steps", None)
     if seed is not None:
         settings["seed"] = seed
-    try:
+    example = module.__name__.rsplit(".", 1)[-1]
+    with refusals_as_usage_errors(env, (module.__name__, example)):
         return module.main(total_steps=steps, out_dir=out, overwrite=overwrite, **settings)
-    except ValueError as error:  # settings the example refuses (its messages name it)
-        if not str(error).startswith((module.__name__, example)):
+
+
+@contextlib.contextmanager
+def refusals_as_usage_errors(env: str | None, names: tuple[str, ...] | None = None
+                             ) -> Iterator[None]:
+    """Refusals of the user's settings as :class:`UsageError`: a ValueError whose message
+    starts with one of ``names`` (an example's refusals name it; None: every ValueError), and
+    Gymnasium's errors for the task ``env`` (an id it does not know...)."""
+    try:
+        yield
+    except ValueError as error:
+        if names is not None and not str(error).startswith(names):
             raise
         raise UsageError(str(error)) from None
-    except Exception as error:  # an id Gymnasium does not know, a module without it...
+    except Exception as error:
         if env is None or not type(error).__module__.startswith("gymnasium"):
             raise
         raise UsageError(f"--env {env}: {error}") from None
@@ -145,14 +158,8 @@ def recipe_settings(recipe: str, env: str | None) -> tuple[ModuleType, dict[str,
 
     if env is not None and ":" in env:
         import_user_module(env.rpartition(":")[0], f"--env {env}")
-    try:
+    with refusals_as_usage_errors(env):
         module, settings, how = resolve(recipe, env)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    except Exception as error:  # an id Gymnasium does not know...
-        if not type(error).__module__.startswith("gymnasium"):
-            raise
-        raise UsageError(f"--env {env}: {error}") from None
     example = module.__name__.rsplit(".", 1)[-1]
     task = env or settings.get("env_id") or getattr(module, "GYMNASIUM_ID", example)
     return module, settings, (f"agentnet train {recipe} on {task}: {example}, "
@@ -161,6 +168,7 @@ def recipe_settings(recipe: str, env: str | None) -> tuple[ModuleType, dict[str,
 
 def settings_from_command_line(module: ModuleType, assignments: Sequence[str]
                                ) -> dict[str, Any]:
+    """The settings ``--set`` gives, checked against the example's ``Config``."""
     from .utils.runs import settings_from_assignments
 
     try:
@@ -169,23 +177,36 @@ def settings_from_command_line(module: ModuleType, assignments: Sequence[str]
         raise UsageError(str(error)) from None
 
 
-def example_settings(module: ModuleType, example: str, assignments: Sequence[str],
-                     env: str | None) -> dict[str, Any]:
-    """The settings ``--set`` and ``--env`` give, checked against the example's ``Config``.
+def task_setting(module: ModuleType, example: str, env: str | None, given: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """``{"env_id": env}`` for an example that takes any task (``{}`` without ``--env``).
     ``--env module:EnvId`` imports ``module`` (the user's own words), as Gymnasium would."""
-    settings = settings_from_command_line(module, assignments)
+    from .recipes import takes_any_task
+
     if env is None:
-        return settings
-    if not any(field.name == "env_id" for field in dataclasses.fields(module.Config)):
+        return {}
+    if not takes_any_task(module):
+        examples = [name for name in sorted(EXAMPLES) if _loads_and_takes_any_task(name)]
         raise UsageError(f"--env: {example} trains on a task of its own; examples that take "
-                         f"any Gymnasium id: {', '.join(examples_taking_env_ids())} (or a "
-                         f"recipe: {', '.join(RECIPES)})")
-    if "env_id" in settings:
+                         f"any Gymnasium id: {', '.join(examples)} (or a recipe: "
+                         f"{', '.join(RECIPES)})")
+    if "env_id" in given:
         raise UsageError("--env and --set env_id both give the task: give it once")
     module_name, colon, _ = env.rpartition(":")
     if colon:
         import_user_module(module_name, f"--env {env}")
-    return {**settings, "env_id": env}
+    return {"env_id": env}
+
+
+def _loads_and_takes_any_task(name: str) -> bool:
+    """Whether the example ``name`` takes any task (False if an optional package it needs is
+    missing)."""
+    from .recipes import takes_any_task
+
+    try:
+        return takes_any_task(load_example(name))
+    except ImportError:
+        return False
 
 
 def import_user_module(name: str, flag: str) -> None:
@@ -204,20 +225,6 @@ def import_user_module(name: str, flag: str) -> None:
             raise  # the module itself imports something missing: its own error
         raise UsageError(f"{flag}: no module named {error.name!r} to import (not installed, "
                          f"nor in {os.getcwd()})") from None
-
-
-def examples_taking_env_ids() -> list[str]:
-    """The examples whose ``Config`` has an ``env_id`` (those ``--env`` can point at any
-    Gymnasium task)."""
-    names = []
-    for name in sorted(EXAMPLES):
-        try:
-            module = load_example(name)
-        except ImportError:  # an optional dependency missing: not this one
-            continue
-        if any(field.name == "env_id" for field in dataclasses.fields(module.Config)):
-            names.append(name)
-    return names
 
 
 def read_run(directory: str) -> tuple[ModuleType, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_errors import cli_error
 
 from agentnet.__main__ import main as cli
 from agentnet.examples import cartpole_a2c
@@ -41,16 +42,6 @@ def copy_run(source: Path, destination: Path) -> Path:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
-def cli_error(argv, capsys) -> str:
-    """Run the command line, expect a usage error; return its stderr (checked one line)."""
-    with pytest.raises(SystemExit) as stop:
-        cli(argv)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def run_module(args, cwd, **kwargs):

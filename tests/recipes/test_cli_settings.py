@@ -9,6 +9,7 @@ import textwrap
 
 import gymnasium
 import pytest
+from cli_errors import cli_error
 from toy_tasks import Cue
 
 from agentnet.__main__ import main as cli
@@ -23,16 +24,6 @@ def registered_cue():
     gymnasium.register("AgentnetTestCue-v0", entry_point=Cue)
     yield "AgentnetTestCue-v0"
     del gymnasium.registry["AgentnetTestCue-v0"]
-
-
-def cli_error(argv, capsys) -> str:
-    """Run the command line, expect a usage error; return its stderr (checked one line)."""
-    with pytest.raises(SystemExit) as stop:
-        cli(argv)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def settings_of(run) -> dict:

@@ -10,7 +10,9 @@ import zipfile
 from pathlib import Path
 
 import gymnasium
+import numpy as np
 import pytest
+from cli_errors import cli_error
 from toy_tasks import Cue, Steer
 
 from agentnet import recipes
@@ -28,15 +30,6 @@ def toy_tasks():
     gymnasium.register("AgentnetToySteer-v0", entry_point=Steer)
     yield
     del gymnasium.registry["AgentnetToyCue-v0"], gymnasium.registry["AgentnetToySteer-v0"]
-
-
-def cli_error(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as stop:
-        cli(argv)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def test_every_recipe_names_examples_that_exist():
@@ -178,3 +171,24 @@ def test_the_hyperparameter_files_ship_in_the_wheel(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     files = sorted(Path(recipes.__file__).parent.glob("*.toml"))
     assert files and all(f"agentnet/recipes/{file.name}" in names for file in files)
+
+
+class _Pixels(Cue):
+    observation_space = gymnasium.spaces.Box(0, 255, (4, 4, 3), np.uint8)
+
+
+def test_flat_tasks_wrap_only_what_needs_flattening_and_refuse_images():
+    from agentnet.driving import FlatObservations
+    from agentnet.examples import make_flat_task
+
+    assert not isinstance(make_flat_task("CartPole-v1", "x"), FlatObservations)  # flat already
+    lake = make_flat_task("FrozenLake-v1", "x")
+    assert isinstance(lake, FlatObservations)
+    assert lake.reset(seed=0)[0].tolist() == [1.0] + [0.0] * 15  # Discrete: one-hot
+    gymnasium.register("AgentnetToyPixels-v0", entry_point=_Pixels)
+    try:
+        with pytest.raises(ValueError, match=r"x: AgentnetToyPixels-v0's observation space "
+                                             r"Box.* is not a vector \(images need a conv"):
+            make_flat_task("AgentnetToyPixels-v0", "x")
+    finally:
+        del gymnasium.registry["AgentnetToyPixels-v0"]

@@ -225,7 +225,8 @@ first (agentnet evaluate and train --resume: --import no_such_module)
 def make_flat_task(env_id: str, example: str) -> Any:
     """The Gymnasium task ``env_id`` (:func:`make_env_by_id`) for an agent that reads one
     float vector and picks among actions: observations flattened to float32 ``[O]``
-    (:class:`~agentnet.driving.FlatObservations`), MultiDiscrete actions played as one
+    (:class:`~agentnet.driving.FlatObservations`; a float32 vector is kept as it is),
+    MultiDiscrete actions played as one
     Discrete (:class:`~agentnet.driving.DiscreteActions`), a Box of actions clipped to its
     bounds. ``popgym-...`` ids import POPGym, which registers them (the popgym extra).
     ValueError names ``example``, the task and the space it cannot play.
@@ -234,6 +235,7 @@ def make_flat_task(env_id: str, example: str) -> Any:
     Box(0.0, 1.0, (16,), float32)
     """
     import gymnasium
+    import numpy as np
 
     from ..driving.wrappers import DiscreteActions, FlatObservations
 
@@ -256,6 +258,9 @@ def make_flat_task(env_id: str, example: str) -> Any:
         env = DiscreteActions(env)
     elif isinstance(actions, gymnasium.spaces.Box):
         env = gymnasium.wrappers.ClipAction(env)
+    if (isinstance(observations, gymnasium.spaces.Box) and len(observations.shape) == 1
+            and observations.dtype == np.float32):
+        return env  # flat already: no wrapper to call on every step
     try:
         return FlatObservations(env)
     except ValueError as error:

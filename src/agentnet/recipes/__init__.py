@@ -33,7 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["RECIPES", "Recipe", "hyperparameters", "resolve"]
+__all__ = ["RECIPES", "Recipe", "hyperparameters", "resolve", "takes_any_task"]
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,13 @@ def resolve(recipe: str, env_id: str | None) -> tuple[ModuleType, dict[str, Any]
         env_id = getattr(module, "GYMNASIUM_ID", None) or module.Config().env_id
     twins = [m for m in modules if getattr(m, "GYMNASIUM_ID", None) == env_id]
     refusals: list[str] = []
-    for module in twins or [m for m in modules if _takes_any_task(m)]:
+    for module in twins or [m for m in modules if takes_any_task(m)]:
         if not twins:
             try:
                 module.make_gymnasium_env(module.Config(env_id=env_id)).close()  # its spaces
             except ValueError as error:
-                refusals.append(str(error).removeprefix(f"{module.__name__}: "))
+                refusals.append(f"{_short(module)}: "
+                                f"{str(error).removeprefix(module.__name__ + ': ')}")
                 continue
         tuned = dict(table.get(env_id, table.get("any", {}).get(_short(module), {})))
         if not twins:
@@ -105,12 +106,9 @@ def resolve(recipe: str, env_id: str | None) -> tuple[ModuleType, dict[str, Any]
                f"settings tuned for {env_id}" if env_id in table else "settings for any task")
         return module, {name: getattr(config, name) for name in tuned}, how
     if refusals:
-        raise ValueError(f"{recipe} cannot play {env_id}: " + "; ".join(
-            f"{name}: {reason}" for name, reason in zip(
-                [n for n in RECIPES[recipe].examples if _takes_any_task(load_example(n))],
-                refusals)))
+        raise ValueError(f"{recipe} cannot play {env_id}: {'; '.join(refusals)}")
     raise ValueError(f"{recipe} runs only on {', '.join(_own_tasks(modules))} so far (its "
-                     f"native twins); for {env_id} try: "
+                     f"own examples); for {env_id} try: "
                      f"{', '.join(r for r in RECIPES if _generic(RECIPES[r]))}")
 
 
@@ -118,7 +116,9 @@ def _short(module: ModuleType) -> str:
     return module.__name__.rsplit(".", 1)[-1]
 
 
-def _takes_any_task(module: ModuleType) -> bool:
+def takes_any_task(module: ModuleType) -> bool:
+    """Whether the example ``module`` takes any Gymnasium task (its ``Config`` has an
+    ``env_id``)."""
     return any(field.name == "env_id" for field in dataclasses.fields(module.Config))
 
 
@@ -127,4 +127,4 @@ def _own_tasks(modules: list[ModuleType]) -> list[str]:
 
 
 def _generic(recipe: Recipe) -> bool:
-    return any(_takes_any_task(load_example(name)) for name in recipe.examples)
+    return any(takes_any_task(load_example(name)) for name in recipe.examples)
